@@ -1,0 +1,151 @@
+//! Finding processes by name, without `pgrep`.
+//!
+//! A process matches NAME when any of these holds (`pgrep -x` only checks the first,
+//! which misses long names and scripts):
+//! 1. its kernel name (`comm`) is NAME;
+//! 2. NAME is longer than the 15 bytes `comm` keeps, `comm` is its first 15 bytes, and
+//!    the basename of `argv[0]` or of the executable is NAME;
+//! 3. it is an interpreter (`sh`, `bash`, `zsh`, `python3`, `perl`, `ruby`, `node`, ...)
+//!    running a script whose basename is NAME: `python3 -u /srv/worker.py` matches
+//!    `worker.py`, and `#!/usr/bin/env python3` scripts are found by their file name.
+//!
+//! "First" is the oldest matching process (earliest start time, then lowest PID), as
+//! `pgrep -o`: for a daemon with workers that is the master.
+
+use crate::proc::{self, ProcStat};
+use crate::Pid;
+
+const COMM_MAX: usize = 15;
+
+/// Programs whose first non-option argument is the script they run.
+fn is_interpreter(name: &str) -> bool {
+    let base = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    matches!(
+        base,
+        "sh" | "bash" | "zsh" | "dash" | "ksh" | "mksh" | "fish" | "python" | "perl" | "ruby" | "node" | "nodejs"
+            | "php" | "lua" | "luajit" | "tclsh" | "wish" | "Rscript" | "awk" | "gawk" | "mawk" | "deno" | "bun"
+            | "pypy" | "pypy3" | "expect"
+    )
+}
+
+fn basename(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// Does the process described by `stat` (with its lazily read argv) answer to `name`?
+pub fn matches(name: &str, stat: &ProcStat, argv: impl FnOnce() -> Vec<String>, exe: impl FnOnce() -> Option<String>) -> bool {
+    if stat.comm == name {
+        return true;
+    }
+    let long_name = name.len() > COMM_MAX && name.as_bytes().starts_with(stat.comm.as_bytes()) && stat.comm.len() == COMM_MAX;
+    // Only the two cases that can match read anything more than stat.
+    let interpreter = is_interpreter(&stat.comm);
+    if !long_name && !interpreter {
+        return false;
+    }
+    let argv = argv();
+    if long_name {
+        if argv.first().map(|a| basename(a) == name).unwrap_or(false) || exe().as_deref() == Some(name) {
+            return true;
+        }
+    }
+    if interpreter {
+        if let Some(script) = script_argument(&argv) {
+            return basename(script) == name;
+        }
+    }
+    false
+}
+
+/// The script an interpreter runs: the first argument after argv[0] that is not an
+/// option (`-c CODE` means there is none).
+fn script_argument(argv: &[String]) -> Option<&str> {
+    for arg in argv.iter().skip(1) {
+        if arg == "-c" || arg == "-e" || arg == "-m" {
+            return None;
+        }
+        if arg == "--" {
+            continue;
+        }
+        if !arg.starts_with('-') {
+            return Some(arg);
+        }
+    }
+    None
+}
+
+/// Every live process answering to `name`, oldest first.
+pub fn find_all(name: &str) -> std::io::Result<Vec<Pid>> {
+    let mut found: Vec<(u64, Pid)> = Vec::new();
+    for pid in proc::all_pids()? {
+        let Ok(stat) = proc::stat(pid) else { continue };
+        if !stat.is_alive() {
+            continue;
+        }
+        if matches(name, &stat, || proc::cmdline(pid).unwrap_or_default(), || proc::exe_name(pid)) {
+            found.push((stat.starttime, pid));
+        }
+    }
+    found.sort_unstable();
+    Ok(found.into_iter().map(|(_, pid)| pid).collect())
+}
+
+/// Drops the callers (the shell and the process running the search) from `pids`, unless
+/// nothing else matched: searching for "zsh" from zsh should find the other shells.
+pub fn without_callers(pids: Vec<Pid>, callers: &[Pid]) -> Vec<Pid> {
+    let others: Vec<Pid> = pids.iter().copied().filter(|p| !callers.contains(p)).collect();
+    if others.is_empty() {
+        pids
+    } else {
+        others
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stat(comm: &str) -> ProcStat {
+        ProcStat { pid: 10, comm: comm.into(), state: 'S', ppid: 1, pgrp: 10, session: 10, utime: 0, stime: 0, num_threads: 1, starttime: 5, rss_pages: 1 }
+    }
+    fn argv(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn exact_comm() {
+        assert!(matches("nginx", &stat("nginx"), Vec::new, || None));
+        assert!(!matches("ngin", &stat("nginx"), Vec::new, || None));
+        assert!(!matches("nginx", &stat("nginx-worker"), Vec::new, || None));
+    }
+
+    #[test]
+    fn long_names_beyond_comm() {
+        let s = stat("my-long-service");
+        assert!(matches("my-long-service-name", &s, || argv(&["/opt/bin/my-long-service-name", "-d"]), || None));
+        assert!(matches("my-long-service-name", &s, || argv(&["renamed"]), || Some("my-long-service-name".into())));
+        assert!(!matches("my-long-service-other", &s, || argv(&["/opt/bin/my-long-service-name"]), || None));
+    }
+
+    #[test]
+    fn scripts_under_interpreters() {
+        assert!(matches("worker.py", &stat("python3"), || argv(&["python3", "-u", "/srv/worker.py", "--queue"]), || None));
+        assert!(matches("deploy", &stat("zsh"), || argv(&["/usr/bin/zsh", "./deploy"]), || None));
+        assert!(!matches("print", &stat("python3"), || argv(&["python3", "-c", "print"]), || None));
+        // Not an interpreter: the argument is data, not a script.
+        assert!(!matches("1000", &stat("sleep"), || argv(&["sleep", "1000"]), || None));
+    }
+
+    #[test]
+    fn callers_excluded_unless_alone() {
+        assert_eq!(without_callers(vec![5, 7, 9], &[7]), vec![5, 9]);
+        assert_eq!(without_callers(vec![7], &[7]), vec![7]);
+    }
+
+    #[test]
+    fn finds_this_test_process_by_its_name() {
+        let me = std::process::id() as Pid;
+        let name = proc::stat(me).unwrap().comm;
+        assert!(find_all(&name).unwrap().contains(&me));
+    }
+}

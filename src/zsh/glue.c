@@ -1,0 +1,43 @@
+/*
+ * The few pieces of zsh's module API that are C macros, or need C's own stdio,
+ * wrapped as plain functions for the Rust side (src/zsh/ffi.rs).
+ */
+#include "zsh_api.h"
+
+const char *zp_header_version(void) { return ZSH_VERSION; }
+
+/* zsh flushes C's stdout after every builtin: writing through it keeps output in order
+ * with the shell's own and correct inside $(...) and redirections. */
+void zp_stdout_write(const char *buf, size_t len) { fwrite(buf, 1, len, stdout); }
+void zp_stdout_flush(void) { fflush(stdout); }
+
+/*
+ * Call the shell function NAME with the metafied, NULL-terminated ARGS ($1...).
+ * Returns 0 and the function's status in *status, or -1 when no such function exists.
+ */
+int zp_call_function(char *name, char **args, int *status)
+{
+    Shfunc shf = getshfunc(name);
+    LinkList list;
+    char **ap;
+    int saved_errflag = errflag;
+
+    if (!shf)
+        return -1;
+    list = znewlinklist();
+    zaddlinknode(list, ztrdup(name));
+    for (ap = args; ap && *ap; ap++)
+        zaddlinknode(list, ztrdup(*ap));
+    *status = doshfunc(shf, list, 1);
+    freelinklist(list, freestr);
+    /* A handler's own error must not abort the command that called it; a Ctrl-C stays. */
+    errflag = saved_errflag | (errflag & ERRFLAG_INT);
+    return 0;
+}
+
+/* Ctrl-C while a builtin waits: zsh sets ERRFLAG_INT in errflag. */
+int zp_errflag_interrupted(void) { return (errflag & ERRFLAG_INT) != 0; }
+void zp_errflag_clear_interrupt(void) { errflag &= ~ERRFLAG_INT; }
+
+void zp_queue_signals(void) { queue_signals(); }
+void zp_unqueue_signals(void) { unqueue_signals(); }

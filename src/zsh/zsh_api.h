@@ -1,0 +1,19 @@
+/* The one way zsh's headers can be included from a module: zsh.mdh, with MODULE
+ * defined and the main module's import marker set (see the zsh module facts). */
+#ifndef ZSH_PROCESS_API_H
+#define ZSH_PROCESS_API_H
+#define MODULE
+#define IMPORTING_MODULE_zshQsmain 1
+#include <zsh/zsh.mdh>
+#include <zsh/version.h>
+
+/* Glue for the parts of zsh's API that are macros or need C's stdio (glue.c). */
+const char *zp_header_version(void);
+void zp_stdout_write(const char *buf, size_t len);
+void zp_stdout_flush(void);
+int zp_call_function(char *name, char **args, int *status);
+int zp_errflag_interrupted(void);
+void zp_errflag_clear_interrupt(void);
+void zp_queue_signals(void);
+void zp_unqueue_signals(void);
+#endif
