@@ -1,0 +1,109 @@
+//! Argument parsing shared by every command: options may come before or after the
+//! operands (the spec writes `process-stop NAME --timeout 30`), `--` ends them, and a
+//! negative number is an operand (to be refused as a PID), not an option.
+
+use super::{usage, Failure};
+
+/// Which options a command takes. `-v NAME` is listed where the command returns a value.
+pub struct OptSpec {
+    /// Options that take a value, e.g. `["-v", "--timeout"]`.
+    pub valued: &'static [&'static str],
+    /// Options that don't, e.g. `["--force"]`.
+    pub flags: &'static [&'static str],
+    /// Operand names, for "missing ..." messages; `min`..=`max` of them are allowed.
+    pub operands: &'static [&'static str],
+    pub min: usize,
+    pub max: usize,
+}
+
+pub struct Args {
+    pub operands: Vec<String>,
+    values: Vec<(&'static str, String)>,
+    flags: Vec<&'static str>,
+}
+
+impl Args {
+    pub fn parse(_cmd: &str, argv: &[String], spec: &OptSpec) -> Result<Args, Failure> {
+        let mut args = Args { operands: Vec::new(), values: Vec::new(), flags: Vec::new() };
+        let mut it = argv.iter();
+        let mut options_done = false;
+        while let Some(arg) = it.next() {
+            let is_option = !options_done && arg.starts_with('-') && arg.len() > 1 && !arg[1..].bytes().all(|b| b.is_ascii_digit());
+            if !is_option {
+                args.operands.push(arg.clone());
+                continue;
+            }
+            if arg == "--" {
+                options_done = true;
+                continue;
+            }
+            let (name, inline) = match arg.split_once('=') {
+                Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
+                _ => (arg.as_str(), None),
+            };
+            if let Some(&opt) = spec.valued.iter().find(|o| **o == name) {
+                let value = match inline {
+                    Some(v) => v,
+                    None => it.next().cloned().ok_or_else(|| usage(format!("option {opt} needs a value")))?,
+                };
+                if opt == "-v" && !is_identifier(&value) {
+                    return Err(usage(format!("invalid variable name '{value}' for -v")));
+                }
+                args.values.retain(|(o, _)| *o != opt);
+                args.values.push((opt, value));
+            } else if let Some(&flag) = spec.flags.iter().find(|o| **o == name) {
+                if inline.is_some() {
+                    return Err(usage(format!("option {flag} takes no value")));
+                }
+                args.flags.push(flag);
+            } else {
+                return Err(usage(format!("unknown option '{arg}'")));
+            }
+        }
+        if args.operands.len() < spec.min {
+            let missing = spec.operands.get(args.operands.len()).copied().unwrap_or("argument");
+            return Err(usage(format!("missing {missing} (usage: {})", synopsis(spec))));
+        }
+        if args.operands.len() > spec.max {
+            return Err(usage(format!("unexpected argument '{}' (usage: {})", args.operands[spec.max], synopsis(spec))));
+        }
+        Ok(args)
+    }
+
+    pub fn value(&self, opt: &str) -> Option<&str> {
+        self.values.iter().find(|(o, _)| *o == opt).map(|(_, v)| v.as_str())
+    }
+
+    pub fn flag(&self, opt: &str) -> bool {
+        self.flags.contains(&opt)
+    }
+
+    /// The variable named with `-v`, if any.
+    pub fn var(&self) -> Option<&str> {
+        self.value("-v")
+    }
+
+    pub fn operand(&self, i: usize) -> &str {
+        self.operands.get(i).map(String::as_str).unwrap_or("")
+    }
+}
+
+fn synopsis(spec: &OptSpec) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for (i, o) in spec.operands.iter().enumerate() {
+        parts.push(if i < spec.min { format!("<{o}>") } else { format!("[{o}]") });
+    }
+    for v in spec.valued {
+        parts.push(if *v == "-v" { "[-v VAR]".to_string() } else { format!("[{v} VALUE]") });
+    }
+    for f in spec.flags {
+        parts.push(format!("[{f}]"));
+    }
+    parts.join(" ")
+}
+
+/// A name zsh accepts for a plain parameter.
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}

@@ -1,0 +1,98 @@
+//! Utilities: process-version, process-self-test.
+
+use super::info::{command_name, cpu_percent};
+use super::{Args, OptSpec, Outcome, STATUS_NO, STATUS_OK};
+use crate::zsh::Shell;
+use process_facts::pidfile::{Check, PidDir};
+use process_facts::{pidfd::PidFd, proc, tree, Identity};
+
+pub const VERSION: &str = "1.0.0";
+pub const NONE: OptSpec = OptSpec { valued: &[], flags: &[], operands: &[], min: 0, max: 0 };
+
+/// `process-version`
+pub fn version(sh: &mut Shell, _args: &Args) -> Outcome {
+    sh.print(&format!("_process v{VERSION}\n"));
+    Ok(STATUS_OK)
+}
+
+type Check_ = Result<String, String>;
+
+/// `process-self-test`: checks what this machine gives the library, in the spec's format.
+pub fn self_test(sh: &mut Shell, _args: &Args) -> Outcome {
+    let me = unsafe { libc::getpid() };
+    let mut tests: Vec<(&str, Box<dyn FnMut(&mut Shell) -> Check_>)> = vec![
+        ("/proc availability", Box::new(|_| proc::stat(me).map(|_| String::new()).map_err(|e| e.to_string()))),
+        (
+            "Signal delivery (pidfd)",
+            Box::new(|_| {
+                let id = Identity::of(me).ok_or("cannot identify this shell")?;
+                match PidFd::open(id) {
+                    Ok(fd) => fd.send_signal(0).map(|_| String::new()).map_err(|e| e.to_string()),
+                    Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => Ok("kill(2) fallback: kernel has no pidfds".into()),
+                    Err(e) => Err(e.to_string()),
+                }
+            }),
+        ),
+        (
+            "Process detection",
+            Box::new(|sh| if proc::is_alive(sh.shell_pid()) { Ok(format!("current PID: {}", sh.shell_pid())) } else { Err("shell not found".into()) }),
+        ),
+        ("Get CPU usage", Box::new(|sh| cpu_percent(sh, me).map(|p| format!("CPU: {p:.1}%")).ok_or("no reading".into()))),
+        ("Get memory usage", Box::new(|_| proc::rss_kb(me).map(|m| format!("Memory: {m} KB")).map_err(|e| e.to_string()))),
+        ("Get command", Box::new(|_| command_name(me).map(|c| format!("Command: {c}")).ok_or("no name".into()))),
+        ("PID file operations", Box::new(|_| pid_file_roundtrip(me))),
+        (
+            "Process tree",
+            Box::new(|_| {
+                let parent = proc::stat(me).map_err(|e| e.to_string())?.ppid;
+                let kids = tree::children(parent).map_err(|e| e.to_string())?;
+                if kids.contains(&me) || parent <= 1 {
+                    Ok(String::new())
+                } else {
+                    Err(format!("shell {me} not among the children of {parent}"))
+                }
+            }),
+        ),
+    ];
+    let mut out = format!("=== _process v{VERSION} Self-Test ===\n");
+    let (mut passed, mut failed) = (0, 0);
+    for (i, (name, test)) in tests.iter_mut().enumerate() {
+        let line = match test(sh) {
+            Ok(detail) if detail.is_empty() => {
+                passed += 1;
+                "PASS".to_string()
+            }
+            Ok(detail) => {
+                passed += 1;
+                format!("PASS ({detail})")
+            }
+            Err(why) => {
+                failed += 1;
+                format!("FAIL ({why})")
+            }
+        };
+        out.push_str(&format!("Test {}: {name}... {line}\n", i + 1));
+    }
+    out.push_str(&format!("\n=== Self-Test Summary ===\nPassed: {passed}\nFailed: {failed}\n"));
+    out.push_str(if failed == 0 { "All tests passed!\n" } else { "Some tests failed.\n" });
+    sh.print(&out);
+    Ok(if failed == 0 { STATUS_OK } else { STATUS_NO })
+}
+
+/// Write, check and remove a PID file in a private temporary directory (never the
+/// user's own PID directory).
+fn pid_file_roundtrip(me: i32) -> Check_ {
+    let dir = std::env::temp_dir().join(format!("process-self-test-{me}-{}", std::process::id()));
+    let pids = PidDir::new(&dir);
+    let result = (|| {
+        pids.write("self-test", me).map_err(|e| e.to_string())?;
+        match pids.check("self-test").map_err(|e| e.to_string())? {
+            Check::Running(id) if id.pid == me => {}
+            other => return Err(format!("check gave {other:?}")),
+        }
+        pids.remove("self-test").map_err(|e| e.to_string())?;
+        Ok(String::new())
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
