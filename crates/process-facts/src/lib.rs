@@ -13,6 +13,7 @@ pub mod pidfile;
 pub mod ports;
 pub mod proc;
 pub mod signal;
+pub mod signalfd;
 pub mod tree;
 
 pub use pid::{parse_pid, Pid, PidError};
