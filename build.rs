@@ -36,11 +36,11 @@ fn main() {
         .clang_arg("-Isrc/zsh")
         // Only what the module uses: keeps the bindings small and free of u128.
         .allowlist_function(
-            "zp_.*|setsparam|setaparam|sethparam|getsparam|getaparam|gethparam|getiparam|unsetparam|ztrdup|zalloc|zshcalloc|zfree|zsfree|\
+            "zp_.*|hcalloc|setsparam|setaparam|sethparam|getsparam|getaparam|gethparam|getiparam|unsetparam|ztrdup|zalloc|zshcalloc|zfree|zsfree|\
              metafy|unmetafy|zwarnnam|featuresarray|handlefeatures|setfeatureenables",
         )
-        .allowlist_var("errflag|mypid|META_DUP|ZSH_VERSION|BINF_.*")
-        .allowlist_type("builtin|features|module|options")
+        .allowlist_var("errflag|mypid|META_DUP|META_HEAPDUP|ZSH_VERSION|BINF_.*")
+        .allowlist_type("builtin|features|module|options|paramdef")
         .derive_default(true)
         .layout_tests(false)
         .generate_comments(false)

@@ -4,6 +4,7 @@
 
 use crate::zsh::Shell;
 use process_facts::pidfile::PidDir;
+use process_facts::state::StateDir;
 use std::path::PathBuf;
 
 fn home(sh: &mut Shell) -> String {
@@ -47,4 +48,15 @@ pub fn number_setting(sh: &mut Shell, name: &str, default: f64) -> f64 {
 
 pub fn debug(sh: &mut Shell) -> bool {
     setting(sh, "PROCESS_DEBUG").as_deref() == Some("true")
+}
+
+pub fn state(sh: &mut Shell) -> StateDir {
+    StateDir::new(state_dir(sh))
+}
+
+pub fn log_dir(sh: &mut Shell) -> PathBuf {
+    match setting(sh, "PROCESS_LOG_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => state_dir(sh).join("logs"),
+    }
 }

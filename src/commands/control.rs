@@ -2,9 +2,12 @@
 //! stopping and trees). Every signal goes through [`send`]: to one process identity, never
 //! to PID 0, 1, a negative PID, or the calling shell.
 
-use super::config::pid_dir;
+use super::config::{self, pid_dir};
+use super::events;
 use super::pidfiles::to_failure;
-use super::{failed, put, usage, Args, Failure, OptSpec, Outcome, STATUS_NO, STATUS_OK};
+use super::{failed, put, usage, Args, Failure, OptSpec, Outcome, STATUS_INTERRUPTED, STATUS_NO, STATUS_OK};
+use process_facts::pidfd::{PidFd, WaitOutcome};
+use std::time::Duration;
 use crate::zsh::{Shell, Value};
 use process_facts::pid::looks_like_pid;
 use process_facts::pidfile::validate_name;
@@ -82,4 +85,201 @@ pub fn get_children(sh: &mut Shell, args: &Args) -> Outcome {
         put(sh, args, Value::Array(kids.iter().map(|p| p.to_string()).collect()))?;
     }
     Ok(if kids.is_empty() { STATUS_NO } else { STATUS_OK })
+}
+
+pub const STOP: OptSpec = OptSpec { valued: &["--timeout"], flags: &["--force"], operands: &["name_or_pid"], min: 1, max: 1 };
+pub const KILL_TREE: OptSpec = OptSpec { valued: &["--signal"], flags: &[], operands: &["pid"], min: 1, max: 1 };
+
+/// How long to wait for a KILLed process to be gone before calling the stop a failure
+/// (a process in uninterruptible sleep can take a moment).
+const KILL_GRACE: Duration = Duration::from_secs(5);
+/// How often a wait looks at Ctrl-C: the wait itself wakes the moment the process exits.
+const WAIT_SLICE: Duration = Duration::from_millis(100);
+
+/// How a stop ended.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum Stopped {
+    /// Exited after TERM.
+    Gracefully,
+    /// Needed KILL (`--force`).
+    Killed,
+    /// Was already gone when we looked.
+    AlreadyGone,
+}
+
+pub fn timeout_option(sh: &mut Shell, args: &Args) -> Result<Duration, Failure> {
+    match args.value("--timeout") {
+        Some(t) => config::seconds(t).ok_or_else(|| usage(format!("invalid --timeout '{t}': expected seconds, e.g. 10 or 0.5"))),
+        None => Ok(Duration::from_secs_f64(config::number_setting(sh, "PROCESS_DEFAULT_TIMEOUT", 10.0))),
+    }
+}
+
+/// Waits for the process behind `fd` to exit; Err(130) when the user pressed Ctrl-C.
+fn wait_for_exit(sh: &mut Shell, fd: &PidFd, timeout: Duration) -> Result<bool, Failure> {
+    match fd.wait_exit(timeout, WAIT_SLICE, &mut || sh.interrupted()) {
+        WaitOutcome::Exited => Ok(true),
+        WaitOutcome::TimedOut => Ok(false),
+        WaitOutcome::Interrupted => Err(Failure::Failed(String::new(), STATUS_INTERRUPTED)),
+    }
+}
+
+/// TERM (and CONT, so a stopped process can act on it), a wait of up to `timeout` for
+/// the exit itself (through a pidfd: no sleep loop, no reused PID), then KILL if `force`.
+/// Never touches PID 1 or the calling shell.
+pub fn stop_process(sh: &mut Shell, id: Identity, timeout: Duration, force: bool) -> Result<Stopped, Failure> {
+    refuse_protected(sh, id.pid)?;
+    let fd = match PidFd::open(id) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(Stopped::AlreadyGone),
+        Err(e) => return Err(failed(format!("cannot open process {}: {e}", id.pid))),
+    };
+    if fd.has_exited() {
+        return Ok(Stopped::AlreadyGone);
+    }
+    debug(sh, &format!("sending TERM to {}", id.pid));
+    if let Err(e) = fd.send_signal(libc::SIGTERM) {
+        if e.raw_os_error() == Some(libc::ESRCH) {
+            return Ok(Stopped::AlreadyGone);
+        }
+        return Err(failed(format!("cannot send TERM to {}: {e}", id.pid)));
+    }
+    let _ = fd.send_signal(libc::SIGCONT);
+    if wait_for_exit(sh, &fd, timeout)? {
+        return Ok(Stopped::Gracefully);
+    }
+    if !force {
+        return Err(failed(format!(
+            "process {} still running after {}s (it ignored TERM; use --force to KILL it)",
+            id.pid,
+            timeout.as_secs_f64()
+        )));
+    }
+    debug(sh, &format!("timeout: sending KILL to {}", id.pid));
+    match fd.send_signal(libc::SIGKILL) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(Stopped::Gracefully),
+        Err(e) => return Err(failed(format!("cannot send KILL to {}: {e}", id.pid))),
+    }
+    if wait_for_exit(sh, &fd, KILL_GRACE)? {
+        Ok(Stopped::Killed)
+    } else {
+        Err(failed(format!("process {} survived KILL (uninterruptible sleep?)", id.pid)))
+    }
+}
+
+/// Stops a resolved target; by name also stops its supervisor first (so it doesn't start
+/// the service again) and removes the PID file and registry entry. Emits
+/// `process.stop` or `process.kill`.
+pub fn stop_target(sh: &mut Shell, target: &Target, timeout: Duration, force: bool) -> Result<Stopped, Failure> {
+    let state = config::state(sh);
+    if let Some(name) = &target.name {
+        if let Some(sup) = state.entry(name).and_then(|e| e.supervisor).filter(|s| s.is_alive()) {
+            // The supervisor stops its child itself on TERM; we wait for the child below.
+            debug(sh, &format!("{name} is supervised by {}: asking it to stop", sup.pid));
+            let _ = stop_process(sh, sup, timeout + KILL_GRACE, force);
+        }
+    }
+    let outcome = stop_process(sh, target.id, timeout, force)?;
+    if let Some(name) = &target.name {
+        let pids = pid_dir(sh);
+        if pids.running(name).ok().flatten().is_none() {
+            let _ = pids.remove(name);
+            state.unregister(name);
+        }
+    }
+    let label = target.label();
+    let pid = target.id.pid.to_string();
+    match outcome {
+        Stopped::Killed => events::emit(sh, events::KILL, &[&label, &pid]),
+        _ => events::emit(sh, events::STOP, &[&label, &pid]),
+    }
+    Ok(outcome)
+}
+
+/// `process-stop NAME_OR_PID [--timeout S] [--force]`
+pub fn stop(sh: &mut Shell, args: &Args) -> Outcome {
+    let timeout = timeout_option(sh, args)?;
+    let target = match resolve(sh, args.operand(0))? {
+        Ok(t) => t,
+        Err(why) => {
+            // A stale PID file of a dead service: nothing to stop, but tidy up.
+            let name = args.operand(0);
+            if !looks_like_pid(name) {
+                let _ = pid_dir(sh).remove(name);
+                config::state(sh).unregister(name);
+            }
+            return Err(failed(why));
+        }
+    };
+    stop_target(sh, &target, timeout, args.flag("--force"))?;
+    Ok(STATUS_OK)
+}
+
+/// `process-kill-tree PID [--signal SIG]`: signals PID and all its descendants, children
+/// before parents. The tree is frozen first (SIGSTOP, top down, until no new process
+/// appears), so nothing forks or gets reparented away while it is collected; then the
+/// signal goes deepest first, and CONT lets stopped processes act on it.
+pub fn kill_tree(sh: &mut Shell, args: &Args) -> Outcome {
+    let sig = parse_signal(args.value("--signal").unwrap_or("TERM")).map_err(|e| usage(e.to_string()))?;
+    let pid = parse_pid(args.operand(0)).map_err(|e| usage(e.to_string()))?;
+    let root = Identity::of(pid).ok_or_else(|| failed(format!("no such process: {pid}")))?;
+    refuse_protected(sh, pid)?;
+    // SAFETY: getpid has no preconditions.
+    let me = unsafe { libc::getpid() };
+    let table = tree::ProcessTable::snapshot().map_err(|e| failed(format!("cannot read /proc: {e}")))?;
+    if table.ancestors_of(me).contains(&pid) || table.ancestors_of(sh.shell_pid()).contains(&pid) {
+        return Err(failed(format!("refusing to kill the tree of {pid}: it contains the calling shell")));
+    }
+
+    // Freeze: stop the root, then every descendant found, until a pass finds no new one.
+    let mut frozen: Vec<Identity> = Vec::new();
+    let freeze = |id: Identity, frozen: &mut Vec<Identity>| {
+        if !frozen.contains(&id) && signal::send(id, libc::SIGSTOP).is_ok() {
+            frozen.push(id);
+        }
+    };
+    freeze(root, &mut frozen);
+    let mut order = Vec::new();
+    for _ in 0..100 {
+        let table = tree::ProcessTable::snapshot().map_err(|e| failed(format!("cannot read /proc: {e}")))?;
+        order = table.descendants_deepest_first(pid);
+        let before = frozen.len();
+        for &p in order.iter().rev() {
+            if p == me || p == sh.shell_pid() || p <= 1 {
+                continue;
+            }
+            if let Some(id) = Identity::of(p) {
+                freeze(id, &mut frozen);
+            }
+        }
+        if frozen.len() == before {
+            break;
+        }
+    }
+    // Deliver: deepest first, the root last.
+    let mut failures = Vec::new();
+    let ids: Vec<Identity> = order.iter().filter_map(|&p| frozen.iter().find(|id| id.pid == p).copied()).chain([root]).collect();
+    for id in &ids {
+        if let Err(e) = send(sh, *id, sig) {
+            if let Failure::Failed(msg, _) = e {
+                failures.push(msg);
+            }
+        }
+    }
+    if sig != libc::SIGSTOP && sig != libc::SIGTSTP {
+        for id in &frozen {
+            let _ = signal::send(*id, libc::SIGCONT);
+        }
+    }
+    debug(sh, &format!("kill-tree {pid}: {} processes sent {}", ids.len(), signal_name(sig)));
+    match failures.first() {
+        None => Ok(STATUS_OK),
+        Some(first) => Err(failed(format!("{} of {} processes not signalled: {first}", failures.len(), ids.len()))),
+    }
+}
+
+fn debug(sh: &mut Shell, msg: &str) {
+    if config::debug(sh) {
+        sh.warn("[DEBUG] _process", msg);
+    }
 }

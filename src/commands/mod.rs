@@ -13,7 +13,9 @@ mod config;
 mod control;
 mod detect;
 mod events;
+pub mod groups;
 mod info;
+mod lifecycle;
 mod meta;
 mod pidfiles;
 
@@ -27,6 +29,8 @@ pub const STATUS_OK: Status = 0;
 pub const STATUS_NO: Status = 1;
 pub const STATUS_USAGE: Status = 2;
 pub const STATUS_INTERNAL: Status = 3;
+/// Ctrl-C ended the command (128 + SIGINT, the shell's convention).
+pub const STATUS_INTERRUPTED: Status = 130;
 
 /// A problem that ends a command: printed as `command: message`.
 #[derive(Debug)]
@@ -98,7 +102,16 @@ pub static COMMANDS: &[Command] = &[
     command!(c"process-check-pid-file", pidfiles::NAME_ONLY, pidfiles::check_pid_file),
     // Control
     command!(c"process-signal", control::SIGNAL, control::signal),
+    command!(c"process-stop", control::STOP, control::stop),
+    command!(c"process-start", lifecycle::START, lifecycle::start),
+    command!(c"process-restart", lifecycle::RESTART, lifecycle::restart),
+    command!(c"process-supervise", lifecycle::SUPERVISE, lifecycle::supervise),
     command!(c"process-get-children", control::CHILDREN, control::get_children),
+    command!(c"process-kill-tree", control::KILL_TREE, control::kill_tree),
+    // Groups
+    command!(c"process-group-add", groups::ADD, groups::add),
+    command!(c"process-group-stop", groups::STOP, groups::stop),
+    command!(c"process-group-list", groups::LIST, groups::list),
     // Utilities
     command!(c"process-version", meta::NONE, meta::version),
     command!(c"process-self-test", meta::NONE, meta::self_test),

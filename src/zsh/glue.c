@@ -41,3 +41,61 @@ void zp_errflag_clear_interrupt(void) { errflag &= ~ERRFLAG_INT; }
 
 void zp_queue_signals(void) { queue_signals(); }
 void zp_unqueue_signals(void) { unqueue_signals(); }
+
+/*
+ * $_PROCESS_GROUPS: a read-only special associative array (as zsh/parameter's
+ * $builtins), group name -> members separated by spaces. Every lookup reads the groups
+ * under $PROCESS_STATE_DIR afresh (src/zsh/params.rs), so what another shell or a
+ * $(...) subshell changed is seen at once.
+ */
+char *zp_group_value(const char *name);	/* Rust: zsh heap string, or NULL */
+char **zp_group_names(void);			/* Rust: zsh heap array */
+
+static HashNode
+getpmgroup(UNUSED(HashTable ht), const char *name)
+{
+    Param pm = (Param) hcalloc(sizeof(struct param));
+    char *value = zp_group_value(name);
+
+    pm->node.nam = dupstring(name);
+    pm->node.flags = PM_SCALAR | PM_READONLY;
+    pm->gsu.s = &nullsetscalar_gsu;
+    if (value)
+	pm->u.str = value;
+    else {
+	pm->u.str = dupstring("");
+	pm->node.flags |= PM_UNSET;
+    }
+    return &pm->node;
+}
+
+static void
+scanpmgroups(UNUSED(HashTable ht), ScanFunc func, int flags)
+{
+    struct param pm;
+    char **names = zp_group_names();
+
+    memset(&pm, 0, sizeof(pm));
+    pm.node.flags = PM_SCALAR | PM_READONLY;
+    pm.gsu.s = &nullsetscalar_gsu;
+    for (; names && *names; names++) {
+	pm.node.nam = *names;
+	if (func != scancountparams &&
+	    ((flags & (SCANPM_WANTVALS|SCANPM_MATCHVAL)) ||
+	     !(flags & SCANPM_WANTKEYS))) {
+	    char *value = zp_group_value(*names);
+	    pm.u.str = value ? value : dupstring("");
+	}
+	func(&pm.node, flags);
+    }
+}
+
+static struct paramdef zp_partab[] = {
+    SPECIALPMDEF("_PROCESS_GROUPS", PM_READONLY_SPECIAL, NULL, getpmgroup, scanpmgroups),
+};
+
+struct paramdef *zp_paramdefs(int *count)
+{
+    *count = sizeof(zp_partab) / sizeof(*zp_partab);
+    return zp_partab;
+}

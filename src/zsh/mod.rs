@@ -6,6 +6,7 @@
 
 mod ffi;
 pub mod module;
+mod params;
 
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::ptr;

@@ -124,7 +124,16 @@ pub extern "C" fn setup_(_m: ffi::Module) -> c_int {
         builtins.shrink_to_fit();
         let count = builtins.len();
         let builtins = Box::into_raw(builtins.into_boxed_slice()) as *mut ffi::builtin;
-        let features = ffi::features { bn_list: builtins, bn_size: count as c_int, ..Default::default() };
+        let mut param_count: c_int = 0;
+        // SAFETY: returns glue.c's static paramdef table and its length.
+        let params = unsafe { ffi::zp_paramdefs(&mut param_count) };
+        let features = ffi::features {
+            bn_list: builtins,
+            bn_size: count as c_int,
+            pd_list: params,
+            pd_size: param_count,
+            ..Default::default()
+        };
         // SAFETY: main thread; see TABLES.
         unsafe { TABLES = Some(Tables { builtins, count, features }) };
         0

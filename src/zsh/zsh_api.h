@@ -16,4 +16,5 @@ int zp_errflag_interrupted(void);
 void zp_errflag_clear_interrupt(void);
 void zp_queue_signals(void);
 void zp_unqueue_signals(void);
+struct paramdef *zp_paramdefs(int *count);
 #endif

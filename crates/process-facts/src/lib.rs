@@ -14,6 +14,8 @@ pub mod ports;
 pub mod proc;
 pub mod signal;
 pub mod signalfd;
+pub mod spawn;
+pub mod state;
 pub mod tree;
 
 pub use pid::{parse_pid, Pid, PidError};

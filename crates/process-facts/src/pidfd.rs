@@ -39,6 +39,11 @@ impl PidFd {
         Ok(pidfd)
     }
 
+    /// The descriptor, for polling several processes at once (process_facts::signalfd::wait).
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+
     /// Sends `signal` to exactly this process.
     pub fn send_signal(&self, signal: i32) -> io::Result<()> {
         // SAFETY: fd is a valid pidfd; a NULL siginfo means "as kill(2)".
