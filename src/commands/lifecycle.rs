@@ -206,6 +206,10 @@ pub fn supervise(sh: &mut Shell, args: &Args) -> Outcome {
     let me = Identity::of(unsafe { libc::getpid() }).ok_or_else(|| failed("cannot identify the supervising shell"))?;
     let signals = BlockedSignals::block(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP])
         .map_err(|e| failed(format!("cannot watch for signals: {e}")))?;
+    // zsh's SIGCHLD handler reaps any child it sees (running event handlers can let it
+    // run): keep it away from the service so that we reap it and learn its exit status.
+    // Pending SIGCHLDs reach zsh when supervision ends.
+    let _children_ours = BlockedSignals::block(&[libc::SIGCHLD]).map_err(|e| failed(format!("cannot block SIGCHLD: {e}")))?;
 
     let mut restarts: VecDeque<Instant> = VecDeque::new();
     let mut first = true;

@@ -18,6 +18,7 @@ mod info;
 mod lifecycle;
 mod meta;
 mod pidfiles;
+mod registry;
 
 pub use args::{Args, OptSpec};
 use crate::zsh::{Shell, Value};
@@ -113,6 +114,8 @@ pub static COMMANDS: &[Command] = &[
     command!(c"process-group-stop", groups::STOP, groups::stop),
     command!(c"process-group-list", groups::LIST, groups::list),
     // Utilities
+    command!(c"process-list", registry::NONE, registry::list),
+    command!(c"process-cleanup", registry::NONE, registry::cleanup),
     command!(c"process-version", meta::NONE, meta::version),
     command!(c"process-self-test", meta::NONE, meta::self_test),
 ];

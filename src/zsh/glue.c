@@ -21,9 +21,14 @@ int zp_call_function(char *name, char **args, int *status)
     LinkList list;
     char **ap;
     int saved_errflag = errflag;
+    sigset_t saved_mask;
 
     if (!shf)
         return -1;
+    /* zsh sets whole signal masks while it runs shell code; a builtin that blocked
+     * signals (to read them from a signalfd, or to keep SIGCHLD for its own waitpid)
+     * gets its mask back. */
+    sigprocmask(SIG_SETMASK, NULL, &saved_mask);
     list = znewlinklist();
     zaddlinknode(list, ztrdup(name));
     for (ap = args; ap && *ap; ap++)
@@ -32,6 +37,7 @@ int zp_call_function(char *name, char **args, int *status)
     freelinklist(list, freestr);
     /* A handler's own error must not abort the command that called it; a Ctrl-C stays. */
     errflag = saved_errflag | (errflag & ERRFLAG_INT);
+    sigprocmask(SIG_SETMASK, &saved_mask, NULL);
     return 0;
 }
 
