@@ -266,8 +266,10 @@ pub fn kill_tree(sh: &mut Shell, args: &Args) -> Outcome {
             }
         }
     }
+    // Thaw in the same order, children first, so they act on the signal before their
+    // parents do.
     if sig != libc::SIGSTOP && sig != libc::SIGTSTP {
-        for id in &frozen {
+        for id in ids.iter().filter(|id| frozen.contains(id)) {
             let _ = signal::send(*id, libc::SIGCONT);
         }
     }

@@ -3,7 +3,7 @@
 //! (process_facts::state), so every shell sees the same ones.
 
 use super::config::{self, pid_dir};
-use super::control::{resolve, stop_target, timeout_option, Target};
+use super::control::{stop_target, timeout_option, Target};
 use super::info::command_name;
 use super::pidfiles::to_failure;
 use super::{failed, usage, Args, Failure, OptSpec, Outcome, STATUS_NO, STATUS_OK};
