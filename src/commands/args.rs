@@ -23,14 +23,14 @@ pub struct Args {
 }
 
 impl Args {
-    pub fn parse(_cmd: &str, argv: &[String], spec: &OptSpec) -> Result<Args, Failure> {
+    pub fn parse(_cmd: &str, argv: Vec<String>, spec: &OptSpec) -> Result<Args, Failure> {
         let mut args = Args { operands: Vec::new(), values: Vec::new(), flags: Vec::new() };
-        let mut it = argv.iter();
+        let mut it = argv.into_iter();
         let mut options_done = false;
         while let Some(arg) = it.next() {
             let is_option = !options_done && arg.starts_with('-') && arg.len() > 1 && !arg[1..].bytes().all(|b| b.is_ascii_digit());
             if !is_option {
-                args.operands.push(arg.clone());
+                args.operands.push(arg);
                 continue;
             }
             if arg == "--" {
@@ -44,7 +44,7 @@ impl Args {
             if let Some(&opt) = spec.valued.iter().find(|o| **o == name) {
                 let value = match inline {
                     Some(v) => v,
-                    None => it.next().cloned().ok_or_else(|| usage(format!("option {opt} needs a value")))?,
+                    None => it.next().ok_or_else(|| usage(format!("option {opt} needs a value")))?,
                 };
                 if opt == "-v" && !is_identifier(&value) {
                     return Err(usage(format!("invalid variable name '{value}' for -v")));

@@ -53,7 +53,7 @@ pub fn failed(msg: impl Into<String>) -> Failure {
 
 pub struct Command {
     pub name: &'static CStr,
-    pub run: fn(&mut Shell, &str, &[String]) -> Status,
+    pub run: fn(&mut Shell, &str, Vec<String>) -> Status,
 }
 
 /// Adapts `fn(&mut Shell, Args) -> Outcome` to the builtin calling convention.
@@ -66,7 +66,7 @@ macro_rules! command {
     };
 }
 
-fn run_with(sh: &mut Shell, cmd: &str, argv: &[String], spec: &OptSpec, body: fn(&mut Shell, &Args) -> Outcome) -> Status {
+fn run_with(sh: &mut Shell, cmd: &str, argv: Vec<String>, spec: &OptSpec, body: fn(&mut Shell, &Args) -> Outcome) -> Status {
     let outcome = Args::parse(cmd, argv, spec).and_then(|args| body(sh, &args));
     match outcome {
         Ok(status) => status,

@@ -61,9 +61,10 @@ fn install_quiet_panic_hook() {
 /// The handler of every builtin: `funcid` is the command's index in [`commands::COMMANDS`].
 unsafe extern "C" fn dispatch(name: *mut c_char, argv: *mut *mut c_char, _ops: ffi::Options, funcid: c_int) -> c_int {
     // SAFETY: zsh passes the builtin's name and a NULL-terminated argv of metafied strings.
-    let cmd_name = unsafe { String::from_utf8_lossy(CStr::from_ptr(name).to_bytes()).into_owned() };
-    guarded(&cmd_name, || {
-        let mut args = Vec::new();
+    // Builtin names are our own ASCII literals.
+    let cmd_name = unsafe { CStr::from_ptr(name) }.to_str().unwrap_or("process");
+    guarded(cmd_name, || {
+        let mut args = Vec::with_capacity(4);
         let mut p = argv;
         // SAFETY: walks zsh's NULL-terminated argv.
         unsafe {
@@ -84,7 +85,7 @@ unsafe extern "C" fn dispatch(name: *mut c_char, argv: *mut *mut c_char, _ops: f
             return commands::STATUS_INTERNAL;
         };
         let mut shell = Shell::new();
-        let status: Status = (command.run)(&mut shell, &cmd_name, &args);
+        let status: Status = (command.run)(&mut shell, cmd_name, args);
         status
     })
 }

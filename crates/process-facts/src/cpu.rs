@@ -128,8 +128,17 @@ mod tests {
         let busy = std::thread::spawn(|| spin(Duration::from_millis(600)));
         std::thread::sleep(Duration::from_millis(50));
         let mut s = Sampler::new();
+        // What this process really got over the same time, however loaded the machine is.
+        let cpu_time = || {
+            let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+            unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+            ru.ru_utime.tv_sec as f64 + ru.ru_utime.tv_usec as f64 / 1e6 + ru.ru_stime.tv_sec as f64 + ru.ru_stime.tv_usec as f64 / 1e6
+        };
+        let (c0, w0) = (cpu_time(), Instant::now());
         let p = s.cpu_percent(me, &mut sleep).unwrap();
-        assert!(p > 60.0, "busy thread read as {p}%");
+        let truth = 100.0 * (cpu_time() - c0) / w0.elapsed().as_secs_f64();
+        assert!(p > 5.0, "busy thread read as {p}%");
+        assert!((p - truth).abs() < 30.0, "read {p}%, really {truth}%");
         // Immediately again: the last measurement, not a noisy 2 µs window.
         let again = s.cpu_percent(me, &mut sleep).unwrap();
         assert_eq!(p, again);

@@ -74,10 +74,21 @@ fn script_argument(argv: &[String]) -> Option<&str> {
     None
 }
 
+/// Could a process with kernel name `comm` answer to `name`? Decided from `comm` alone,
+/// which is much cheaper for the kernel to produce than `stat`: only candidates are read
+/// further, so a search costs one small read per process.
+fn may_match(name: &str, comm: &str) -> bool {
+    comm == name || is_interpreter(comm) || (comm.len() == COMM_MAX && name.len() > COMM_MAX && name.starts_with(comm))
+}
+
 /// Every live process answering to `name`, oldest first.
 pub fn find_all(name: &str) -> std::io::Result<Vec<Pid>> {
     let mut found: Vec<(u64, Pid)> = Vec::new();
     for pid in proc::all_pids()? {
+        match proc::comm(pid) {
+            Ok(comm) if may_match(name, &comm) => {}
+            _ => continue,
+        }
         let Ok(stat) = proc::stat(pid) else { continue };
         if !stat.is_alive() {
             continue;
