@@ -4,6 +4,7 @@ use super::info::{command_name, cpu_percent};
 use super::{Args, OptSpec, Outcome, STATUS_NO, STATUS_OK};
 use crate::zsh::Shell;
 use process_facts::pidfile::{Check, PidDir};
+use process_facts::state::{Member, StateDir};
 use process_facts::{pidfd::PidFd, proc, tree, Identity};
 
 pub const VERSION: &str = "1.0.0";
@@ -41,6 +42,7 @@ pub fn self_test(sh: &mut Shell, _args: &Args) -> Outcome {
         ("Get memory usage", Box::new(|_| proc::rss_kb(me).map(|m| format!("Memory: {m} KB")).map_err(|e| e.to_string()))),
         ("Get command", Box::new(|_| command_name(me).map(|c| format!("Command: {c}")).ok_or("no name".into()))),
         ("PID file operations", Box::new(|_| pid_file_roundtrip(me))),
+        ("Process group operations", Box::new(|_| group_roundtrip(me))),
         (
             "Process tree",
             Box::new(|_| {
@@ -91,6 +93,25 @@ fn pid_file_roundtrip(me: i32) -> Check_ {
             other => return Err(format!("check gave {other:?}")),
         }
         pids.remove("self-test").map_err(|e| e.to_string())?;
+        Ok(String::new())
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// Add to, read and remove a group in a private temporary state directory.
+fn group_roundtrip(me: i32) -> Check_ {
+    let dir = std::env::temp_dir().join(format!("process-self-test-groups-{me}-{}", std::process::id()));
+    let state = StateDir::new(&dir);
+    let result = (|| {
+        let id = Identity::of(me).ok_or("cannot identify this shell")?;
+        state.group_add("self-test", Member::Service("svc".into())).map_err(|e| e.to_string())?;
+        state.group_add("self-test", Member::Process(id)).map_err(|e| e.to_string())?;
+        let labels: Vec<String> = state.group_members("self-test").map_err(|e| e.to_string())?.iter().map(Member::label).collect();
+        if labels != ["svc".to_string(), me.to_string()] {
+            return Err(format!("members read back as {labels:?}"));
+        }
+        state.group_remove("self-test").map_err(|e| e.to_string())?;
         Ok(String::new())
     })();
     let _ = std::fs::remove_dir_all(&dir);
