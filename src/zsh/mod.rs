@@ -43,8 +43,18 @@ impl Shell {
         // stdout first, so a message printed after output appears after it.
         // SAFETY: flushing C's stdout has no preconditions.
         unsafe { ffi::zp_stdout_flush() }
+        // One line, always: a newline or other control character in user input quoted
+        // by the message (a name, an option) is shown escaped.
+        let mut line = String::with_capacity(command.len() + message.len() + 2);
+        for c in command.chars().chain(": ".chars()).chain(message.chars()) {
+            if c.is_control() {
+                line.extend(c.escape_default());
+            } else {
+                line.push(c);
+            }
+        }
         let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{command}: {message}");
+        let _ = writeln!(err, "{line}");
     }
 
     /// Assigns `value` to the parameter `name` (scalar, array or associative array), as
