@@ -319,3 +319,242 @@ pub fn renamed_sleep(dir: &Path, name: &str) -> PathBuf {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     path
 }
+
+// ---- helpers for the control, lifecycle, group and example tests ---------------------------
+
+/// `tests/fixtures/control/NAME`, as a string for scripts.
+pub fn control_fixture(name: &str) -> String {
+    repo_root().join("tests/fixtures/control").join(name).display().to_string()
+}
+
+/// A process as one identity: PID and start time (field 22 of `/proc/PID/stat`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcId {
+    pub pid: u32,
+    pub start: u64,
+}
+
+/// Fields 3.. of `/proc/PID/stat` (after the command name), if the PID exists.
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(text[text.rfind(')')? + 1..].split_whitespace().map(str::to_string).collect())
+}
+
+impl ProcId {
+    pub fn of(pid: u32) -> Option<ProcId> {
+        let f = stat_fields(pid)?;
+        Some(ProcId { pid, start: f.get(19)?.parse().ok()? })
+    }
+
+    /// Still this process, and not a zombie.
+    pub fn alive(&self) -> bool {
+        stat_fields(self.pid).is_some_and(|f| f[0] != "Z" && f[0] != "X" && f.get(19).and_then(|s| s.parse().ok()) == Some(self.start))
+    }
+
+    /// Sends `sig` to this process, only while the PID still names it.
+    pub fn signal(&self, sig: i32) {
+        if self.alive() {
+            // SAFETY: kill(2) to a positive PID we just checked.
+            unsafe { libc::kill(self.pid as i32, sig) };
+        }
+    }
+}
+
+/// The PID is a running process (exists and is not a zombie).
+pub fn is_alive(pid: u32) -> bool {
+    stat_fields(pid).is_some_and(|f| f[0] != "Z" && f[0] != "X")
+}
+
+/// `/proc/PID/stat` field N (1-based, as in proc(5)).
+pub fn stat_field(pid: u32, n: usize) -> Option<String> {
+    match n {
+        1 => Some(pid.to_string()),
+        2 => None,
+        n => stat_fields(pid)?.get(n - 3).cloned(),
+    }
+}
+
+/// The live immediate children of `pid`, from a scan of `/proc`.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut kids: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&p| is_alive(p) && stat_field(p, 4).as_deref() == Some(&pid.to_string()))
+        .collect();
+    kids.sort_unstable();
+    kids
+}
+
+/// A marker unique to this test run, usable as a `sleep` duration and as an argv element
+/// to find a test's processes by: `BASE.<test pid><counter>`.
+pub fn marker(base: u32) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!("{base}.{}{:03}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Live processes whose argv holds `marker` as one whole argument.
+pub fn pids_with_arg(marker: &str) -> Vec<u32> {
+    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&p| {
+            std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c.split(|&b| b == 0).any(|a| a == marker.as_bytes()))
+                && is_alive(p)
+        })
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// Waits up to `limit` for `cond`; true when it held.
+pub fn wait_for(limit: std::time::Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if std::time::Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// A file's text, or "" when it does not exist.
+pub fn read_text(path: impl AsRef<Path>) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Kills, when dropped (test passed or not), what a test started indirectly (through
+/// process-start, a supervisor, a script): the identities recorded with `track`, and every
+/// live process carrying one of the test's own markers in its argv. Nothing else.
+#[derive(Default)]
+pub struct Sweep {
+    ids: std::sync::Mutex<Vec<ProcId>>,
+    markers: Vec<String>,
+}
+
+impl Sweep {
+    pub fn new(markers: &[&str]) -> Sweep {
+        Sweep { ids: Default::default(), markers: markers.iter().map(|m| m.to_string()).collect() }
+    }
+
+    /// Records a process (by PID, taken as the identity it has now) to be killed at the end.
+    pub fn track(&self, pid: u32) -> Option<ProcId> {
+        let id = ProcId::of(pid)?;
+        self.ids.lock().unwrap().push(id);
+        Some(id)
+    }
+}
+
+impl Drop for Sweep {
+    fn drop(&mut self) {
+        // Markers first (a supervisor's service may be restarted until its supervisor dies),
+        // then the recorded identities, then the markers again.
+        for round in 0..3 {
+            if round != 1 {
+                for m in &self.markers {
+                    for p in pids_with_arg(m) {
+                        if let Some(id) = ProcId::of(p) {
+                            id.signal(libc::SIGKILL);
+                        }
+                    }
+                }
+            } else {
+                for id in self.ids.lock().unwrap().iter() {
+                    id.signal(libc::SIGKILL);
+                }
+            }
+        }
+    }
+}
+
+/// A child of the test (e.g. a zsh running a script), killed and reaped when dropped;
+/// its output goes to files the test can read while it runs.
+pub struct Bg {
+    pub child: std::process::Child,
+    pub out: PathBuf,
+    pub err: PathBuf,
+}
+
+impl Bg {
+    /// Starts `script` in `zsh -f -c` after sourcing the shim, in `env`, output to files in `dir`.
+    pub fn zsh(env: &Env, dir: &Path, tag: &str, script: &str) -> Bg {
+        let full = format!("source \"$(which _process)\" || exit 99\n{script}");
+        let out = dir.join(format!("{tag}.out"));
+        let err = dir.join(format!("{tag}.err"));
+        let mut c = env.command(&["-f", "-c", &full]);
+        c.stdout(std::fs::File::create(&out).unwrap()).stderr(std::fs::File::create(&err).unwrap());
+        Bg { child: c.spawn().expect("cannot start zsh"), out, err }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits up to `limit` for the exit; its status (128+N for a signal).
+    pub fn wait_timeout(&mut self, limit: std::time::Duration) -> Option<i32> {
+        let end = std::time::Instant::now() + limit;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return Some(st.code().unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&st).unwrap_or(0)));
+            }
+            if std::time::Instant::now() >= end {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    pub fn stdout(&self) -> String {
+        read_text(&self.out)
+    }
+
+    pub fn stderr(&self) -> String {
+        read_text(&self.err)
+    }
+}
+
+impl Drop for Bg {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Asserts a refusal or failure: status `status`, nothing on stdout, one stderr line naming `cmd`.
+pub fn assert_one_error(out: &Output, status: i32, cmd: &str, what: &str) {
+    assert_eq!(out.status, status, "{what}: status {out:?}");
+    assert_eq!(out.stdout, "", "{what}: stdout {out:?}");
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{what}: want one stderr line, got {out:?}");
+    assert!(lines[0].starts_with(&format!("{cmd}: ")), "{what}: stderr does not name {cmd}: {out:?}");
+}
+
+/// zsh code that records the library's events in `file`, one line each: `EVENT ARGS...`
+/// (`stop web 1234`), through the hook arrays the shim calls (`process_stop_functions`).
+pub fn event_hooks(file: &Path) -> String {
+    let mut code = String::new();
+    for ev in ["start", "stop", "kill", "restart", "died"] {
+        code.push_str(&format!(
+            "_test_ev_{ev}() {{ print -r -- \"{ev} $*\" >> {file} }}\nprocess_{ev}_functions+=(_test_ev_{ev})\n",
+            file = file.display()
+        ));
+    }
+    code
+}
+
+/// Starts a fixture script under `zsh -f` as a child of the test, and waits until it says
+/// it is ready (`DIR/NAME.ready`).
+pub fn start_script(script: &str, dir: &Path, name: &str, extra: &[&str]) -> Proc {
+    let fx = control_fixture(script);
+    let d = dir.display().to_string();
+    let mut args = vec!["-f", fx.as_str(), d.as_str(), name];
+    args.extend_from_slice(extra);
+    let p = Proc::spawn("zsh", &args);
+    let ready = if script == "signals.zsh" { dir.join("signals.ready") } else { dir.join(format!("{name}.ready")) };
+    assert!(wait_for(std::time::Duration::from_secs(5), || ready.exists()), "{script} never got ready");
+    p
+}

@@ -1,0 +1,553 @@
+//! Control against real processes: process-stop, process-signal, process-get-children,
+//! process-kill-tree. Every process signalled here was started by the test (a child, or a
+//! process carrying the test's own marker); guards kill them whatever happens.
+mod common;
+use common::*;
+use std::time::{Duration, Instant};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+/// `key=value` from a line of output.
+fn field<'a>(out: &'a str, key: &str) -> Option<&'a str> {
+    out.lines().find_map(|l| l.strip_prefix(&format!("{key}=")))
+}
+
+fn ms(out: &Output) -> f64 {
+    field(&out.stdout, "ms").unwrap_or_else(|| panic!("no ms= in {out:?}")).parse().unwrap()
+}
+
+// ---- process-stop -------------------------------------------------------------------------
+
+#[test]
+fn stop_term_handling_script_exits_0_after_its_trap_ran() {
+    let env = Env::new("stop-term");
+    let dir = scratch("stop-term");
+    let p = start_script("term-handler.zsh", &dir, "svc", &[]);
+    let out = env.zsh(&format!("process-stop {} --timeout 5; print st=$?", p.pid()));
+    assert_eq!(out.stdout, "st=0\n", "{out:?}");
+    assert_eq!(out.stderr, "", "{out:?}");
+    assert_eq!(read_text(dir.join("stopped")), "svc\n", "the TERM trap did not run");
+    assert!(!is_alive(p.pid()));
+}
+
+#[test]
+fn stop_by_name_removes_pid_file_and_identity_and_emits_stop() {
+    let env = Env::new("stop-name");
+    let dir = scratch("stop-name");
+    let events = dir.join("events");
+    let p = start_script("term-handler.zsh", &dir, "svc", &[]);
+    let pid = p.pid();
+    let out = env.zsh(&format!(
+        "{hooks}process-write-pid web {pid}
+         [[ -f $PROCESS_PID_DIR/web.pid && -f $PROCESS_PID_DIR/.web.id ]] && print files-written
+         process-stop web --timeout 5; print st=$?
+         [[ -e $PROCESS_PID_DIR/web.pid ]] && print pid-file-left
+         [[ -e $PROCESS_PID_DIR/.web.id ]] && print id-file-left
+         print done",
+        hooks = event_hooks(&events)
+    ));
+    assert_eq!(out.stdout, "files-written\nst=0\ndone\n", "{out:?}");
+    assert_eq!(out.stderr, "");
+    assert_eq!(read_text(&events), format!("stop web {pid}\n"));
+    assert_eq!(read_text(dir.join("stopped")), "svc\n");
+    assert!(!is_alive(pid));
+}
+
+#[test]
+fn stop_by_pid_emits_stop_with_the_pid_as_service() {
+    let env = Env::new("stop-pid-ev");
+    let dir = scratch("stop-pid-ev");
+    let events = dir.join("events");
+    let p = start_script("term-handler.zsh", &dir, "svc", &[]);
+    let out = env.zsh(&format!("{}process-stop {} --timeout 5; print st=$?", event_hooks(&events), p.pid()));
+    assert_eq!(out.stdout, "st=0\n", "{out:?}");
+    assert_eq!(read_text(&events), format!("stop {0} {0}\n", p.pid()));
+}
+
+#[test]
+fn stop_without_force_gives_up_on_a_term_ignoring_process_which_keeps_running() {
+    let env = Env::new("stop-ignore");
+    let dir = scratch("stop-ignore");
+    let events = dir.join("events");
+    let p = start_script("term-ignore.zsh", &dir, "stubborn", &[]);
+    let out = env.zsh(&format!(
+        "{}zmodload zsh/datetime; t=$EPOCHREALTIME
+         process-stop {} --timeout 0.5; print st=$?
+         print ms=$(( (EPOCHREALTIME - t) * 1000 ))",
+        event_hooks(&events),
+        p.pid()
+    ));
+    assert_eq!(field(&out.stdout, "st"), Some("1"), "{out:?}");
+    let took = ms(&out);
+    assert!((450.0..1500.0).contains(&took), "returned after {took} ms, want about the 0.5 s timeout");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    assert!(out.stderr.starts_with("process-stop: ") && out.stderr.contains("--force"), "{out:?}");
+    assert!(is_alive(p.pid()), "a TERM-ignoring process must survive a stop without --force");
+    assert_eq!(read_text(&events), "", "no event for a failed stop");
+}
+
+#[test]
+fn stop_with_force_kills_a_term_ignoring_process_and_emits_kill() {
+    let env = Env::new("stop-force");
+    let dir = scratch("stop-force");
+    let events = dir.join("events");
+    let p = start_script("term-ignore.zsh", &dir, "stubborn", &[]);
+    let pid = p.pid();
+    let out = env.zsh(&format!(
+        "{}zmodload zsh/datetime; t=$EPOCHREALTIME
+         process-write-pid stubborn {pid}
+         process-stop stubborn --timeout 0.3 --force; print st=$?
+         print ms=$(( (EPOCHREALTIME - t) * 1000 ))
+         [[ -e $PROCESS_PID_DIR/stubborn.pid ]] && print pid-file-left; true",
+        event_hooks(&events)
+    ));
+    assert_eq!(field(&out.stdout, "st"), Some("0"), "{out:?}");
+    assert!(!out.stdout.contains("pid-file-left"), "{out:?}");
+    assert_eq!(out.stderr, "", "{out:?}");
+    assert!(ms(&out) < 1500.0, "{out:?}");
+    assert!(!is_alive(pid));
+    assert_eq!(read_text(&events), format!("kill stubborn {pid}\n"), "want process.kill, not process.stop");
+}
+
+#[test]
+fn stop_reaches_a_stopped_process_by_sending_cont() {
+    let env = Env::new("stop-stopped");
+    let dir = scratch("stop-stopped");
+    let p = start_script("term-handler.zsh", &dir, "frozen", &[]);
+    // SAFETY: kill(2) to our own child.
+    unsafe { libc::kill(p.pid() as i32, libc::SIGSTOP) };
+    assert!(wait_for(5 * SECOND, || proc_state(p.pid()) == Some('T')), "not stopped");
+    let out = env.zsh(&format!("process-stop {} --timeout 5; print st=$?", p.pid()));
+    assert_eq!(out.stdout, "st=0\n", "{out:?}");
+    assert_eq!(read_text(dir.join("stopped")), "frozen\n", "the TERM trap never ran: was CONT sent?");
+    assert!(!is_alive(p.pid()));
+}
+
+#[test]
+fn stop_returns_right_after_a_process_that_exits_at_once() {
+    let env = Env::new("stop-latency");
+    let dir = scratch("stop-latency");
+    // Five zsh scripts whose TERM trap exits at once, and five plain sleeps (TERM kills them).
+    let scripts: Vec<Proc> = (0..5).map(|i| start_script("term-handler.zsh", &dir, &format!("s{i}"), &[])).collect();
+    let sleeps: Vec<Proc> = (0..5).map(|_| Proc::sleeper()).collect();
+    let pids: Vec<String> = scripts.iter().chain(&sleeps).map(|p| p.pid().to_string()).collect();
+    let out = env.zsh(&format!(
+        "zmodload zsh/datetime
+         for p in {}; do
+           t=$EPOCHREALTIME
+           process-stop $p --timeout 5 || print failed=$p
+           print ms=$(( (EPOCHREALTIME - t) * 1000 ))
+         done",
+        pids.join(" ")
+    ));
+    assert!(!out.stdout.contains("failed"), "{out:?}");
+    let times: Vec<f64> = out.stdout.lines().filter_map(|l| l.strip_prefix("ms=")).map(|v| v.parse().unwrap()).collect();
+    assert_eq!(times.len(), 10, "{out:?}");
+    let (trap, sleep) = times.split_at(5);
+    eprintln!("process-stop latency, TERM-trapping zsh that exits at once (ms): {trap:.2?}");
+    eprintln!("process-stop latency, sleep killed by TERM (ms): {sleep:.2?}");
+    for t in &times {
+        assert!(*t < 250.0, "process-stop took {t} ms for a process that exits at once: {times:?}");
+    }
+    assert_eq!(read_text(dir.join("stopped")).lines().count(), 5);
+}
+
+#[test]
+fn stop_returns_soon_after_a_slow_handler_exits_not_after_the_timeout() {
+    let env = Env::new("stop-slow");
+    let dir = scratch("stop-slow");
+    // The TERM handler waits 0.3 s, then exits.
+    let p = start_script("term-handler.zsh", &dir, "slow", &["30"]);
+    let out = env.zsh(&format!(
+        "zmodload zsh/datetime; t=$EPOCHREALTIME
+         process-stop {} --timeout 5; print st=$?
+         print ms=$(( (EPOCHREALTIME - t) * 1000 ))",
+        p.pid()
+    ));
+    assert_eq!(field(&out.stdout, "st"), Some("0"), "{out:?}");
+    let took = ms(&out);
+    eprintln!("process-stop with a 0.3 s TERM handler returned after {took:.2} ms (after the exit: {:.2} ms)", took - 300.0);
+    assert!((290.0..550.0).contains(&took), "took {took} ms; want 0.3 s + under 250 ms");
+    assert_eq!(read_text(dir.join("stopped")), "slow\n");
+}
+
+/// Runs `cmd` as the last thing before `print alive`, checking the refusal contract.
+fn assert_refused(env: &Env, cmd: &str, name: &str) {
+    let out = env.zsh(&format!("{cmd}; print st=$?; print alive"));
+    let st = field(&out.stdout, "st").unwrap_or_else(|| panic!("{cmd}: the calling shell died: {out:?}"));
+    assert_ne!(st, "0", "{cmd}: {out:?}");
+    assert!(out.stdout.ends_with("alive\n"), "{cmd}: {out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{cmd}: want one stderr line: {out:?}");
+    assert!(out.stderr.starts_with(&format!("{name}: ")), "{cmd}: {out:?}");
+}
+
+#[test]
+fn stop_refuses_the_calling_shell_and_malformed_pids() {
+    let env = Env::new("stop-refuse");
+    for target in ["$$", "0", "-5", "abc", "''", "12abc"] {
+        assert_refused(&env, &format!("process-stop {target} --timeout 0.2"), "process-stop");
+    }
+    // A subshell's $$ is still the calling shell's.
+    assert_refused(&env, "(process-stop $$ --timeout 0.2)", "process-stop");
+}
+
+/// Runs `inner` (a zsh script that loads the library) in a new PID namespace whose PID 1 is
+/// a zsh of ours that records every TERM, HUP, INT and CONT it gets: asking to signal
+/// "PID 1" can then only ever reach our own process. Returns (inner output, signals PID 1 got).
+fn against_namespace_init(env: &Env, inner: &str) -> Option<(Output, String)> {
+    let dir = scratch("pidns");
+    let script = dir.join("inner.zsh");
+    std::fs::write(&script, format!("source \"$(which _process)\" || exit 99\n{inner}\n")).unwrap();
+    let got = dir.join("init-got");
+    let outer = format!(
+        "for s in TERM HUP INT CONT USR1; do trap \"print -r -- $s >> {got}\" $s; done
+         zsh -f {script} > {dir}/out 2> {dir}/err; print -r -- $? > {dir}/status
+         sleep 0.2; :",
+        got = got.display(),
+        script = script.display(),
+        dir = dir.display()
+    );
+    let mut c = env.command_with("unshare", &["--pid", "--fork", "--mount-proc", "zsh", "-f", "-c", &outer]);
+    let st = c.status().ok()?;
+    if !st.success() || !dir.join("status").exists() {
+        eprintln!("skipping the PID-namespace check: unshare is not permitted here");
+        return None;
+    }
+    let out = Output {
+        status: read_text(dir.join("status")).trim().parse().unwrap(),
+        stdout: read_text(dir.join("out")),
+        stderr: read_text(dir.join("err")),
+    };
+    Some((out, read_text(got)))
+}
+
+#[test]
+fn pid_1_is_never_signalled() {
+    let env = Env::new("pid1");
+    let Some((out, got)) = against_namespace_init(
+        &env,
+        "[[ $(</proc/1/cmdline) == zsh* ]] || { print wrong-pid-1; exit 1 }
+         process-stop 1 --timeout 0.2; print stop=$?
+         process-stop 1 --timeout 0.2 --force; print force=$?
+         process-signal 1 HUP; print signal=$?
+         process-kill-tree 1; print tree=$?",
+    ) else {
+        return;
+    };
+    assert_eq!(out.stdout, "stop=1\nforce=1\nsignal=1\ntree=1\n", "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 4, "one line per refusal: {out:?}");
+    assert!(out.stderr.lines().all(|l| l.contains("PID 1")), "{out:?}");
+    assert_eq!(got, "", "PID 1 received signals");
+}
+
+#[test]
+fn stop_of_a_stale_pid_file_fails_and_removes_it() {
+    let env = Env::new("stop-stale");
+    let dead = dead_pid();
+    let out = env.zsh(&format!(
+        "process-write-pid old {dead}
+         [[ -f $PROCESS_PID_DIR/old.pid ]] && print written
+         process-stop old --timeout 0.2; print st=$?
+         [[ -e $PROCESS_PID_DIR/old.pid || -e $PROCESS_PID_DIR/.old.id ]] && print left; true"
+    ));
+    assert_eq!(out.stdout, "written\nst=1\n", "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    assert!(out.stderr.starts_with("process-stop: "), "{out:?}");
+}
+
+/// A PID file whose identity records another process than the one now at that PID.
+fn reused_pid_case(sidecar: impl Fn(u32, u64, &str) -> String, tag: &str) {
+    let env = Env::new(tag);
+    let dir = scratch(tag);
+    let p = start_script("term-handler.zsh", &dir, "innocent", &[]);
+    let pid = p.pid();
+    let id = ProcId::of(pid).unwrap();
+    let out = env.zsh(&format!("process-write-pid svc {pid}; print -r -- $PROCESS_PID_DIR"));
+    assert_eq!(out.status, 0, "{out:?}");
+    let pid_dir = std::path::PathBuf::from(out.stdout.trim());
+    let idfile = pid_dir.join(".svc.id");
+    let recorded = read_text(&idfile);
+    let boot = recorded.split_whitespace().nth(2).expect("identity file: PID START BOOT").to_string();
+    assert_eq!(recorded, format!("{pid} {} {boot}\n", id.start), "the identity file's format changed");
+    std::fs::write(&idfile, sidecar(pid, id.start, &boot)).unwrap();
+    let out = env.zsh(
+        "process-signal svc HUP; print signal=$?
+         process-stop svc --timeout 0.3 --force; print stop=$?
+         process-check-pid-file svc; print check=$?",
+    );
+    assert_eq!(out.stdout, "signal=1\nstop=1\ncheck=1\n", "{out:?}");
+    assert!(out.stderr.lines().count() >= 2, "{out:?}");
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(id.alive(), "the process now holding the PID was killed");
+    assert_eq!(read_text(dir.join("stopped")), "", "the process now holding the PID got TERM");
+}
+
+#[test]
+fn a_reused_pid_is_not_signalled() {
+    reused_pid_case(|pid, start, boot| format!("{pid} {} {boot}\n", start.saturating_sub(1)), "reused");
+}
+
+/// After a reboot PIDs start again from 1, so a PID file kept on disk (PROCESS_PID_DIR
+/// outside tmpfs) names some new process: its identity file, from the other boot, is the
+/// proof that it is stale.
+#[test]
+#[ignore = "bug: pidfile::read_identity ignores an identity recorded in another boot and falls back to trusting the bare PID (process-signal svc HUP killed the new holder)"]
+fn a_pid_recorded_in_another_boot_is_not_signalled() {
+    reused_pid_case(|pid, start, _| format!("{pid} {start} 00000000-0000-0000-0000-000000000000\n"), "reused-boot");
+}
+
+/// Drives an interactive zsh under a pseudo-terminal (python3's pty module): runs
+/// `process-stop PID --timeout 30`, presses Ctrl-C after 0.5 s, and reports how long the
+/// shell took to give the prompt back, the status the interrupted stop left in `$?`, and
+/// whether the shell still runs commands. (zsh abandons the rest of an interrupted command
+/// line, so the status is read by the next command.)
+const PTY_DRIVER: &str = r#"
+import os, pty, re, select, sys, time
+target = sys.argv[1]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp("zsh", ["zsh", "-f", "-i"])
+buf = b""
+def until(pattern, limit):
+    global buf
+    end = time.monotonic() + limit
+    while True:
+        m = re.search(pattern, buf)
+        if m:
+            buf = buf[m.end():]
+            return m
+        left = end - time.monotonic()
+        if left <= 0:
+            sys.exit(f"timeout waiting for {pattern!r}; output so far: {buf[-400:]!r}")
+        r, _, _ = select.select([fd], [], [], left)
+        if r:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                sys.exit(f"the shell went away; output: {buf[-400:]!r}")
+            buf += data
+def send(text):
+    os.write(fd, text.encode())
+send("PS1='%% '; source \"$(which _process)\" && print READY$((40+2))\n")
+until(rb"READY42", 10)
+until(rb"% ", 10)
+send(f"process-stop {target} --timeout 30\n")
+until(rb"--timeout 30", 5)
+time.sleep(0.5)
+t = time.monotonic()
+send("\x03")
+until(rb"\^C", 5)
+until(rb"% ", 10)
+elapsed = time.monotonic() - t
+send("print ST$((1000+$?))END\n")
+m = until(rb"ST(\d+)END", 5)
+send("print ALIVE$((6*7))\n")
+until(rb"ALIVE42", 5)
+send("exit\n")
+os.waitpid(pid, 0)
+print(f"status={int(m.group(1)) - 1000} ms={elapsed * 1000:.0f}")
+"#;
+
+#[test]
+fn ctrl_c_ends_a_stop_wait_at_once_in_an_interactive_shell() {
+    let env = Env::new("ctrl-c");
+    let dir = scratch("ctrl-c");
+    let p = start_script("term-ignore.zsh", &dir, "stubborn", &[]);
+    let mut c = env.command_with(python3(), &["-c", PTY_DRIVER, &p.pid().to_string()]);
+    c.env("TERM", "dumb");
+    let started = Instant::now();
+    let out = Env::output_of(c);
+    assert_eq!(out.status, 0, "{out:?}");
+    assert!(started.elapsed() < 10 * SECOND);
+    let status = field(out.stdout.trim(), "status").map(|s| s.split_whitespace().next().unwrap().to_string());
+    let line = out.stdout.trim();
+    let ms: f64 = line.rsplit("ms=").next().unwrap().parse().unwrap();
+    eprintln!("process-stop returned {ms} ms after Ctrl-C");
+    assert_eq!(status.as_deref(), Some("130"), "{out:?}");
+    assert!(ms < 1000.0, "stop returned {ms} ms after Ctrl-C");
+    assert!(is_alive(p.pid()), "Ctrl-C must not kill the target");
+}
+
+// ---- process-signal -----------------------------------------------------------------------
+
+#[test]
+fn signal_accepts_names_any_case_with_or_without_sig_and_numbers() {
+    let env = Env::new("signal-names");
+    let dir = scratch("signal-names");
+    let p = start_script("signals.zsh", &dir, "sig", &[]);
+    let got = dir.join("got");
+    let cases = [("HUP", "HUP"), ("hup", "HUP"), ("SIGHUP", "HUP"), ("sighup", "HUP"), ("1", "HUP"), ("USR1", "USR1"), ("SigUsr2", "USR2"), ("10", "USR1"), ("quit", "QUIT"), ("3", "QUIT")];
+    let mut want = String::new();
+    for (i, (spec, name)) in cases.iter().enumerate() {
+        let out = env.zsh(&format!("process-signal {} {spec}; print st=$?", p.pid()));
+        assert_eq!(out.stdout, "st=0\n", "{spec}: {out:?}");
+        assert_eq!(out.stderr, "", "{spec}: {out:?}");
+        want.push_str(name);
+        want.push('\n');
+        assert!(wait_for(5 * SECOND, || read_text(&got).lines().count() > i), "{spec} never arrived");
+        assert_eq!(read_text(&got), want, "after {spec}");
+    }
+    assert!(is_alive(p.pid()));
+}
+
+#[test]
+fn signal_sends_real_time_signals() {
+    let env = Env::new("signal-rt");
+    let dir = scratch("signal-rt");
+    let d = dir.display().to_string();
+    let p = Proc::spawn(python3(), &[&control_fixture("signals.py"), &d]);
+    assert!(wait_for(5 * SECOND, || dir.join("signals.ready").exists()));
+    let got = dir.join("got");
+    let (rtmin, rtmax) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+    let number = (rtmin + 3).to_string();
+    let cases = [("RTMIN+2", rtmin + 2), ("SIGRTMAX-1", rtmax - 1), ("rtmin", rtmin), ("RTMAX", rtmax), ("sigrtmin+5", rtmin + 5), (number.as_str(), rtmin + 3), ("USR1", libc::SIGUSR1)];
+    let mut want = String::new();
+    for (i, (spec, n)) in cases.iter().enumerate() {
+        let out = env.zsh(&format!("process-signal {} {spec}; print st=$?", p.pid()));
+        assert_eq!(out.stdout, "st=0\n", "{spec}: {out:?}");
+        want.push_str(&format!("{n}\n"));
+        assert!(wait_for(5 * SECOND, || read_text(&got).lines().count() > i), "{spec} never arrived");
+        assert_eq!(read_text(&got), want, "after {spec}");
+    }
+}
+
+#[test]
+fn signal_rejects_unknown_signals_and_sends_nothing() {
+    let env = Env::new("signal-bad");
+    let dir = scratch("signal-bad");
+    let d = dir.display().to_string();
+    let p = Proc::spawn(python3(), &[&control_fixture("signals.py"), &d]);
+    assert!(wait_for(5 * SECOND, || dir.join("signals.ready").exists()));
+    for bad in ["FOO", "SIGFOO", "0", "99", "65", "RTMIN+99", "RTMAX-99", "RTMIN-1", "RTMAX+1", "-9", "''", "1.5", "+1"] {
+        let out = env.zsh(&format!("process-signal {} {bad}", p.pid()));
+        assert_usage_error(&out, "process-signal", bad);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(read_text(dir.join("got")), "", "a signal was sent");
+    assert!(is_alive(p.pid()));
+}
+
+#[test]
+fn signal_by_name_uses_the_pid_file() {
+    let env = Env::new("signal-name");
+    let dir = scratch("signal-name");
+    let p = start_script("signals.zsh", &dir, "sig", &[]);
+    let out = env.zsh(&format!(
+        "process-write-pid reloadable {}
+         process-signal reloadable HUP; print st=$?
+         process-signal no-such-service HUP; print missing=$?",
+        p.pid()
+    ));
+    assert_eq!(out.stdout, "st=0\nmissing=1\n", "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    assert!(wait_for(5 * SECOND, || read_text(dir.join("got")) == "HUP\n"));
+}
+
+// ---- trees --------------------------------------------------------------------------------
+
+/// The tree fixture: root, two sleeps and a sub-zsh with a sleep grandchild, all ready.
+struct Tree {
+    root: Proc,
+    mark: String,
+    _sweep: Sweep,
+}
+
+impl Tree {
+    fn start() -> Tree {
+        let mark = marker(4242);
+        let sweep = Sweep::new(&[&mark]);
+        let root = Proc::spawn("zsh", &["-f", &control_fixture("tree.zsh"), &mark]);
+        let pid = root.pid();
+        let ready = wait_for(5 * SECOND, || {
+            let kids = children_of(pid);
+            kids.len() == 3 && kids.iter().any(|&k| children_of(k).len() == 1) && pids_with_arg(&mark).len() == 5
+        });
+        assert!(ready, "tree never formed: children {:?}", children_of(pid));
+        Tree { root, mark, _sweep: sweep }
+    }
+}
+
+#[test]
+fn get_children_lists_exactly_the_immediate_children() {
+    let env = Env::new("children");
+    let t = Tree::start();
+    let root = t.root.pid();
+    let kids = children_of(root);
+    let sub = *kids.iter().find(|&&k| children_of(k).len() == 1).unwrap();
+    let grandchild = children_of(sub)[0];
+    let out = env.zsh(&format!(
+        "process-get-children {root}; print st=$?
+         process-get-children -v kids {root}; print -r -- \"${{(t)kids}} ${{(on)kids}}\"
+         process-get-children {grandchild}; print leaf=$?
+         process-get-children -v none {grandchild}; print -r -- \"leafv=$? ${{(t)none}} ${{#none}}\""
+    ));
+    let mut listed: Vec<u32> = out.stdout.lines().take_while(|l| !l.starts_with("st=")).map(|l| l.parse().unwrap()).collect();
+    listed.sort_unstable();
+    assert_eq!(listed, kids, "{out:?}");
+    let sorted: Vec<String> = kids.iter().map(|p| p.to_string()).collect();
+    assert!(out.stdout.contains(&format!("\nst=0\narray {}\nleaf=1\nleafv=1 array 0\n", sorted.join(" "))), "{out:?}");
+    assert!(!listed.contains(&grandchild));
+    assert_eq!(out.stderr, "");
+}
+
+#[test]
+fn kill_tree_kills_the_whole_tree() {
+    let env = Env::new("kill-tree");
+    let t = Tree::start();
+    let root = ProcId::of(t.root.pid()).unwrap();
+    let all: Vec<ProcId> = pids_with_arg(&t.mark).into_iter().filter_map(ProcId::of).collect();
+    assert_eq!(all.len(), 5);
+    assert!(all.contains(&root));
+    let out = env.zsh(&format!("process-kill-tree {}; print st=$?", root.pid));
+    assert_eq!(out.stdout, "st=0\n", "{out:?}");
+    assert_eq!(out.stderr, "", "{out:?}");
+    assert!(wait_for(2 * SECOND, || all.iter().all(|p| !p.alive())), "survivors: {:?}", all.iter().filter(|p| p.alive()).collect::<Vec<_>>());
+    assert_eq!(pids_with_arg(&t.mark), Vec::<u32>::new());
+}
+
+#[test]
+fn kill_tree_with_signal_kill_kills_a_tree_that_keeps_forking() {
+    let env = Env::new("kill-forker");
+    let mark = marker(4243);
+    let _sweep = Sweep::new(&[&mark]);
+    let root = Proc::spawn("zsh", &["-f", &control_fixture("forker.zsh"), &mark]);
+    assert!(wait_for(5 * SECOND, || pids_with_arg(&mark).len() >= 10), "the forker did not fork");
+    let out = env.zsh(&format!("process-kill-tree {} --signal KILL; print st=$?", root.pid()));
+    assert_eq!(out.stdout, "st=0\n", "{out:?}");
+    assert!(wait_for(SECOND, || !is_alive(root.pid()) && pids_with_arg(&mark).is_empty()), "survivors: {:?}", pids_with_arg(&mark));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(pids_with_arg(&mark), Vec::<u32>::new(), "new processes appeared after kill-tree");
+}
+
+#[test]
+fn kill_tree_accepts_signal_names_and_rejects_unknown_ones() {
+    let env = Env::new("kill-tree-sig");
+    let t = Tree::start();
+    let out = env.zsh(&format!("process-kill-tree {} --signal FOO", t.root.pid()));
+    assert_usage_error(&out, "process-kill-tree", "--signal FOO");
+    assert_eq!(pids_with_arg(&t.mark).len(), 5, "something was signalled");
+    let out = env.zsh(&format!("process-kill-tree {} --signal sigkill; print st=$?", t.root.pid()));
+    assert_eq!(out.stdout, "st=0\n", "{out:?}");
+    assert!(wait_for(2 * SECOND, || pids_with_arg(&t.mark).is_empty() && !is_alive(t.root.pid())));
+}
+
+#[test]
+fn kill_tree_refuses_the_calling_shell_and_its_ancestors() {
+    let env = Env::new("kill-tree-refuse");
+    // The outer zsh (not exec'd away: more follows) is the inner one's parent.
+    let out = env.zsh(
+        "zsh -f -c 'source \"$(which _process)\"
+                    process-kill-tree $$; print self=$?
+                    process-kill-tree $PPID; print parent=$?
+                    process-kill-tree $PPID --signal KILL; print parent-kill=$?'
+         print outer-alive",
+    );
+    assert_eq!(out.stdout, "self=1\nparent=1\nparent-kill=1\nouter-alive\n", "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 3, "{out:?}");
+    assert!(out.stderr.lines().all(|l| l.starts_with("process-kill-tree: ")), "{out:?}");
+    // 0 and garbage are usage errors.
+    for bad in ["0", "-1", "abc"] {
+        let out = env.zsh(&format!("process-kill-tree {bad}"));
+        assert_usage_error(&out, "process-kill-tree", bad);
+    }
+}
