@@ -293,3 +293,23 @@ fn exists_is_a_builtin_with_no_subprocess() {
     ));
     assert_eq!(out.stdout, format!("0\n1\n{}\n", l.pid()), "{out:?}");
 }
+
+#[test]
+fn double_dash_ends_the_options() {
+    // zsh drops a leading `--` for builtins unless they handle options themselves.
+    let dir = scratch("dashname");
+    let name = format!("-dash{}", std::process::id() % 100_000);
+    let exe = renamed_sleep(&dir, &name);
+    let p = Proc::spawn_in(&dir, exe.to_str().unwrap(), &["300"]);
+    let out = zsh(&format!(
+        "process-find-by-name -- {name}; print s=$?
+         process-find-all-by-name -v all -- {name}; print -r -- $all
+         process-exists -- {pid}; print s=$?",
+        pid = p.pid()
+    ));
+    assert_eq!(out.stdout, format!("{0}\ns=0\n{0}\ns=0\n", p.pid()), "{out:?}");
+    assert_eq!(out.stderr, "");
+    let out = zsh(&format!("process-find-by-name {name}"));
+    assert_usage_error(&out, "process-find-by-name", "an option-like name without --");
+    let _ = std::fs::remove_dir_all(dir);
+}

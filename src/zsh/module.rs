@@ -113,7 +113,13 @@ pub extern "C" fn setup_(_m: ffi::Module) -> c_int {
             .iter()
             .enumerate()
             .map(|(i, c)| ffi::builtin {
-                node: ffi::hashnode { next: ptr::null_mut(), nam: c.name.as_ptr() as *mut c_char, flags: 0 },
+                // HANDLES_OPTS: without it zsh drops a leading `--` before the command sees
+                // it, so `process-find-by-name -- -name` would refuse `-name` as an option.
+                node: ffi::hashnode {
+                    next: ptr::null_mut(),
+                    nam: c.name.as_ptr() as *mut c_char,
+                    flags: ffi::BINF_HANDLES_OPTS as c_int,
+                },
                 handlerfunc: Some(dispatch),
                 minargs: 0,
                 maxargs: -1,
