@@ -65,7 +65,11 @@ impl Args {
             return Err(usage(format!("missing {missing} (usage: {})", synopsis(spec))));
         }
         if args.operands.len() > spec.max {
-            return Err(usage(format!("unexpected argument '{}' (usage: {})", args.operands[spec.max], synopsis(spec))));
+            let usage_text = match synopsis(spec) {
+                s if s.is_empty() => "it takes no arguments".to_string(),
+                s => format!("usage: {s}"),
+            };
+            return Err(usage(format!("unexpected argument '{}' ({usage_text})", args.operands[spec.max])));
         }
         Ok(args)
     }
