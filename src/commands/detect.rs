@@ -3,7 +3,7 @@
 
 use super::{failed, put, usage, with_state, Args, Failure, OptSpec, Outcome, STATUS_NO, STATUS_OK};
 use crate::zsh::{Shell, Value};
-use process_facts::{find, parse_pid, ports, proc};
+use process_facts::{find, parse_pid, ports};
 
 pub const EXISTS: OptSpec = OptSpec { valued: &[], flags: &[], operands: &["pid"], min: 1, max: 1 };
 pub const FIND: OptSpec = OptSpec { valued: &["-v"], flags: &[], operands: &["name"], min: 1, max: 1 };
@@ -21,7 +21,7 @@ pub fn pid_operand(args: &Args, i: usize) -> Result<i32, Failure> {
 /// `process-exists PID`: 0 when PID is a live process (a zombie is not), 1 otherwise.
 pub fn exists(_sh: &mut Shell, args: &Args) -> Outcome {
     let pid = pid_operand(args, 0)?;
-    Ok(if proc::is_alive(pid) { STATUS_OK } else { STATUS_NO })
+    Ok(if with_state(|s| s.liveness.is_alive(pid)) { STATUS_OK } else { STATUS_NO })
 }
 
 fn matching(sh: &mut Shell, args: &Args) -> Result<Vec<i32>, Failure> {

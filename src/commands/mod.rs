@@ -150,11 +150,13 @@ pub fn put(sh: &mut Shell, args: &Args, value: Value) -> Result<(), Failure> {
     Ok(())
 }
 
-/// State that lives as long as the module in this shell: CPU samples and socket owners.
+/// State that lives as long as the module in this shell: CPU samples, socket owners, and
+/// pidfds of processes asked about (see process_facts::liveness).
 #[derive(Default)]
 pub struct State {
     pub cpu: process_facts::cpu::Sampler,
     pub ports: process_facts::ports::OwnerCache,
+    pub liveness: process_facts::liveness::LivenessCache,
 }
 
 thread_local! {

@@ -35,7 +35,7 @@ pub fn write_pid(sh: &mut Shell, args: &Args) -> Outcome {
 /// `process-read-pid [-v VAR] NAME`: the PID the file holds (not checked for liveness).
 pub fn read_pid(sh: &mut Shell, args: &Args) -> Outcome {
     let name = name_operand(args, 0)?;
-    match pid_dir(sh).read(&name).map_err(to_failure)? {
+    match pid_dir(sh).read_pid_only(&name).map_err(to_failure)? {
         Contents::Pid { pid, .. } => {
             put(sh, args, Value::Scalar(pid.to_string()))?;
             Ok(STATUS_OK)

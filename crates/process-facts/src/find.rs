@@ -84,9 +84,12 @@ fn may_match(name: &str, comm: &str) -> bool {
 /// Every live process answering to `name`, oldest first.
 pub fn find_all(name: &str) -> std::io::Result<Vec<Pid>> {
     let mut found: Vec<(u64, Pid)> = Vec::new();
+    let proc_dir = proc::open_proc_dir()?;
+    let mut buf = [0u8; 64];
     for pid in proc::all_pids()? {
-        match proc::comm(pid) {
-            Ok(comm) if may_match(name, &comm) => {}
+        match proc::comm_at(&proc_dir, pid, &mut buf) {
+            // (Borrowed, no allocation, unless the name is not UTF-8.)
+            Some(comm) if may_match(name, &String::from_utf8_lossy(comm)) => {}
             _ => continue,
         }
         let Ok(stat) = proc::stat(pid) else { continue };

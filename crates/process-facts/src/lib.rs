@@ -7,6 +7,7 @@
 
 pub mod cpu;
 pub mod find;
+pub mod liveness;
 pub mod pid;
 pub mod pidfd;
 pub mod pidfile;

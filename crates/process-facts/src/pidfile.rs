@@ -132,6 +132,15 @@ impl PidDir {
 
     /// Reads the PID file; never follows a symlink.
     pub fn read(&self, name: &str) -> Result<Contents, PidFileError> {
+        Ok(match self.read_pid_only(name)? {
+            Contents::Pid { pid, .. } => Contents::Pid { pid, identity: self.read_identity(name, pid) },
+            other => other,
+        })
+    }
+
+    /// The PID file alone, without the recorded identity (`identity` is None): one file
+    /// read instead of three, for callers that only want the number (process-read-pid).
+    pub fn read_pid_only(&self, name: &str) -> Result<Contents, PidFileError> {
         let path = self.path(name)?;
         let text = match read_nofollow(&path) {
             Ok(t) => t,
@@ -140,7 +149,7 @@ impl PidDir {
             Err(e) => return Err(PidFileError::Read(path, e)),
         };
         let Ok(pid) = parse_pid(text.trim()) else { return Ok(Contents::Garbage) };
-        Ok(Contents::Pid { pid, identity: self.read_identity(name, pid) })
+        Ok(Contents::Pid { pid, identity: None })
     }
 
     /// The recorded identity, if it is of this boot and of this PID.

@@ -66,6 +66,156 @@ pub fn parse_table(text: &str, proto: Proto, port: u16, state: &str) -> Vec<List
 /// Every TCP listener (IPv4 and IPv6) on `port`, and with `udp` every bound UDP socket.
 /// Fails only when no socket table can be read at all (hardened kernels, no procfs).
 pub fn listeners(port: u16, udp: bool) -> io::Result<Vec<Listener>> {
+    // The kernel's sock_diag netlink interface (what `ss` uses) walks only the listening
+    // hash for a LISTEN-only query; /proc/net/tcp walks the whole established hash on
+    // every read() (milliseconds on a machine with a large table), however few sockets.
+    let mut protos = vec![(libc::AF_INET, libc::IPPROTO_TCP, Proto::Tcp), (libc::AF_INET6, libc::IPPROTO_TCP, Proto::Tcp6)];
+    if udp {
+        protos.extend([(libc::AF_INET, libc::IPPROTO_UDP, Proto::Udp), (libc::AF_INET6, libc::IPPROTO_UDP, Proto::Udp6)]);
+    }
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (family, protocol, proto) in protos {
+        match diag::dump(family as u8, protocol as u8, port, proto) {
+            Ok(found) => out.extend(found),
+            Err(_) => {
+                ok = false;
+                break;
+            }
+        }
+    }
+    if ok {
+        return Ok(out);
+    }
+    listeners_from_tables(port, udp)
+}
+
+mod diag {
+    use super::{Listener, Proto};
+    use std::io;
+
+    #[repr(C)]
+    #[derive(Default, Clone, Copy)]
+    struct SockId {
+        sport: u16,
+        dport: u16,
+        src: [u32; 4],
+        dst: [u32; 4],
+        ifindex: u32,
+        cookie: [u32; 2],
+    }
+    #[repr(C)]
+    struct Request {
+        nlh: libc::nlmsghdr,
+        family: u8,
+        protocol: u8,
+        ext: u8,
+        pad: u8,
+        states: u32,
+        id: SockId,
+    }
+    #[repr(C)]
+    struct Msg {
+        family: u8,
+        state: u8,
+        timer: u8,
+        retrans: u8,
+        id: SockId,
+        expires: u32,
+        rqueue: u32,
+        wqueue: u32,
+        uid: u32,
+        inode: u32,
+    }
+    const SOCK_DIAG_BY_FAMILY: u16 = 20;
+    const TCP_LISTEN: u32 = 10;
+    const TCP_CLOSE: u32 = 7;
+
+    struct Fd(i32);
+    impl Drop for Fd {
+        fn drop(&mut self) {
+            // SAFETY: our own socket.
+            unsafe { libc::close(self.0) };
+        }
+    }
+
+    /// The sockets of one family and protocol bound to `port`: TCP in LISTEN, UDP unconnected.
+    pub fn dump(family: u8, protocol: u8, port: u16, proto: Proto) -> io::Result<Vec<Listener>> {
+        // SAFETY: plain socket calls on a socket we own; buffers are ours and sized.
+        unsafe {
+            let s = libc::socket(libc::AF_NETLINK, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, libc::NETLINK_SOCK_DIAG);
+            if s < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let s = Fd(s);
+            let states = if protocol == libc::IPPROTO_TCP as u8 { 1 << TCP_LISTEN } else { 1 << TCP_CLOSE };
+            let mut req: Request = std::mem::zeroed();
+            req.nlh.nlmsg_len = std::mem::size_of::<Request>() as u32;
+            req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+            req.nlh.nlmsg_flags = (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16;
+            req.family = family;
+            req.protocol = protocol;
+            req.states = states;
+            let mut sa: libc::sockaddr_nl = std::mem::zeroed();
+            sa.nl_family = libc::AF_NETLINK as u16;
+            let sent = libc::sendto(
+                s.0,
+                (&req as *const Request).cast(),
+                std::mem::size_of::<Request>(),
+                0,
+                (&sa as *const libc::sockaddr_nl).cast(),
+                std::mem::size_of::<libc::sockaddr_nl>() as u32,
+            );
+            if sent < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let mut out = Vec::new();
+            let mut buf = vec![0u8; 32768];
+            loop {
+                let n = libc::recv(s.0, buf.as_mut_ptr().cast(), buf.len(), 0);
+                if n < 0 {
+                    let e = io::Error::last_os_error();
+                    if e.kind() == io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    return Err(e);
+                }
+                let n = n as usize;
+                let mut off = 0;
+                while off + std::mem::size_of::<libc::nlmsghdr>() <= n {
+                    let h = std::ptr::read_unaligned(buf.as_ptr().add(off) as *const libc::nlmsghdr);
+                    let len = h.nlmsg_len as usize;
+                    if len < std::mem::size_of::<libc::nlmsghdr>() || off + len > n {
+                        break;
+                    }
+                    match h.nlmsg_type as i32 {
+                        libc::NLMSG_DONE => return Ok(out),
+                        libc::NLMSG_ERROR => {
+                            let code = std::ptr::read_unaligned(buf.as_ptr().add(off + std::mem::size_of::<libc::nlmsghdr>()) as *const i32);
+                            return Err(io::Error::from_raw_os_error(-code));
+                        }
+                        _ => {
+                            let body = off + std::mem::size_of::<libc::nlmsghdr>();
+                            if body + std::mem::size_of::<Msg>() <= n {
+                                let m = std::ptr::read_unaligned(buf.as_ptr().add(body) as *const Msg);
+                                if u16::from_be(m.id.sport) == port && m.inode != 0 {
+                                    out.push(Listener { proto, inode: m.inode as u64, uid: m.uid });
+                                }
+                            }
+                        }
+                    }
+                    off += (len + 3) & !3;
+                }
+                if n == 0 {
+                    return Ok(out);
+                }
+            }
+        }
+    }
+}
+
+/// [`listeners`] from the text tables, for kernels without sock_diag.
+pub fn listeners_from_tables(port: u16, udp: bool) -> io::Result<Vec<Listener>> {
     let mut tables = vec![(Proto::Tcp, TCP_LISTEN), (Proto::Tcp6, TCP_LISTEN)];
     if udp {
         tables.extend([(Proto::Udp, UDP_UNCONNECTED), (Proto::Udp6, UDP_UNCONNECTED)]);

@@ -130,6 +130,37 @@ pub fn stat(pid: Pid) -> io::Result<ProcStat> {
 }
 
 /// The kernel's name for `pid` (`/proc/PID/comm`, at most 15 bytes), cheaper than `stat`.
+/// `/proc/PID/comm` read relative to `proc_dir` (an open `/proc`, see [`open_proc_dir`]):
+/// openat, read, close, with no path walk through `/proc` and no allocation. For scans
+/// over every process. The trailing newline is removed.
+pub fn comm_at<'a>(proc_dir: &File, pid: Pid, buf: &'a mut [u8; 64]) -> Option<&'a [u8]> {
+    use std::os::fd::AsRawFd;
+    let mut path = [0u8; 24];
+    let mut w = &mut path[..];
+    use std::io::Write as _;
+    write!(w, "{pid}/comm\0").ok()?;
+    // SAFETY: NUL-terminated relative path; `buf` is valid for its length; the fd is closed.
+    let n = unsafe {
+        let fd = libc::openat(proc_dir.as_raw_fd(), path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return None;
+        }
+        let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+        libc::close(fd);
+        n
+    };
+    if n <= 0 {
+        return None;
+    }
+    let text = &buf[..n as usize];
+    Some(text.strip_suffix(b"\n").unwrap_or(text))
+}
+
+/// `/proc`, opened once for [`comm_at`].
+pub fn open_proc_dir() -> io::Result<File> {
+    File::open("/proc")
+}
+
 pub fn comm(pid: Pid) -> io::Result<String> {
     let mut buf = [0u8; 64];
     let text = read_small(pid, "comm", &mut buf)?;
