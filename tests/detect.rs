@@ -313,3 +313,27 @@ fn double_dash_ends_the_options() {
     assert_usage_error(&out, "process-find-by-name", "an option-like name without --");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn value_forms_assign_locals_inside_a_function() {
+    let dir = scratch("locals");
+    let name = format!("locals-test-{}", std::process::id());
+    let exe = renamed_sleep(&dir, &name);
+    let p = Proc::spawn_in(&dir, exe.to_str().unwrap(), &["300"]);
+    let l = Listener::start("127.0.0.1", "tcp");
+    let out = zsh(&format!(
+        "f() {{
+           local one owner; local -a all
+           process-find-by-name -v one {name}; process-find-all-by-name -v all {name}; process-find-by-port -v owner {port}
+           print -r -- ${{(t)one}} $one ${{(t)all}} $all ${{(t)owner}} $owner
+         }}
+         f; print -r -- ${{+one}} ${{+all}} ${{+owner}}",
+        port = l.port
+    ));
+    assert_eq!(
+        out.stdout,
+        format!("scalar-local {0} array-local {0} scalar-local {1}\n0 0 0\n", p.pid(), l.pid()),
+        "{out:?}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

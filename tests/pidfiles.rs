@@ -298,3 +298,16 @@ fn bad_names_and_pids_are_refused_and_touch_nothing() {
     assert!(!env.pid_dir().exists(), "{:?}", listing(&env.pid_dir()));
     assert_eq!(listing(&env.root.join("run")), Vec::<String>::new());
 }
+
+#[test]
+fn read_pid_assigns_a_local_inside_a_function() {
+    let env = Env::new("local");
+    let p = Proc::sleeper();
+    let out = env.zsh(&format!(
+        "process-write-pid svc {}
+         f() {{ local pid; process-read-pid -v pid svc; print -r -- ${{(t)pid}} $pid }}
+         f; print -r -- ${{+pid}}",
+        p.pid()
+    ));
+    assert_eq!(out.stdout, format!("scalar-local {}\n0\n", p.pid()), "{out:?}");
+}
