@@ -1,7 +1,9 @@
 //! Which process listens on a port, without `lsof`, `ss` or `netstat`.
 //!
-//! The kernel's socket tables (`/proc/net/tcp`, `tcp6`, and for UDP `udp`, `udp6`) give
-//! each listening socket's inode and owner uid; a process holds the socket when one of
+//! The kernel lists the listening sockets with their inode and owner uid: asked through
+//! netlink `sock_diag` (what `ss` uses; it walks only the listening hash), or, where
+//! netlink is refused, from the text tables `/proc/net/tcp`, `tcp6` (and `udp`, `udp6`),
+//! whose every read walks the whole connection hash. A process holds the socket when one of
 //! its `/proc/PID/fd/*` links reads `socket:[INODE]`. Only processes of the socket's uid
 //! are searched (a socket belongs to the uid that created it), and the last owner found
 //! for an inode is checked first on the next call. Processes whose fds we may not read
