@@ -17,6 +17,7 @@ pub mod groups;
 mod info;
 mod lifecycle;
 mod meta;
+mod monitor;
 mod pidfiles;
 mod registry;
 
@@ -109,6 +110,8 @@ pub static COMMANDS: &[Command] = &[
     command!(c"process-supervise", lifecycle::SUPERVISE, lifecycle::supervise),
     command!(c"process-get-children", control::CHILDREN, control::get_children),
     command!(c"process-kill-tree", control::KILL_TREE, control::kill_tree),
+    // Monitoring
+    command!(c"process-monitor", monitor::MONITOR, monitor::monitor),
     // Groups
     command!(c"process-group-add", groups::ADD, groups::add),
     command!(c"process-group-stop", groups::STOP, groups::stop),

@@ -29,6 +29,11 @@ pub fn write_pid(sh: &mut Shell, args: &Args) -> Outcome {
     let name = name_operand(args, 0)?;
     let pid = pid_operand(args, 1)?;
     pid_dir(sh).write(&name, pid).map_err(to_failure)?;
+    if pid == sh.shell_pid() {
+        // A shell writing its own PID file: have the shim remove it when the shell exits
+        // (through _lifecycle, or zsh's exit hook). Without the shim, nothing to call.
+        let _ = sh.call_function("_process-register-cleanup", &[&name]);
+    }
     Ok(STATUS_OK)
 }
 

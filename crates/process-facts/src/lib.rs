@@ -18,6 +18,7 @@ pub mod signalfd;
 pub mod spawn;
 pub mod state;
 pub mod tree;
+pub mod watch;
 
 pub use pid::{parse_pid, Pid, PidError};
 pub use proc::{Identity, ProcStat};

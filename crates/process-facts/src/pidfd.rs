@@ -93,6 +93,14 @@ impl PidFd {
     }
 }
 
+/// The descriptor itself, for callers that poll it together with others (a monitor
+/// polls its targets' pidfds beside a signalfd).
+impl AsRawFd for PidFd {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
 /// Waits for several processes at once; returns the indexes of those that have exited
 /// (empty on timeout). Used by monitors watching many targets.
 pub fn wait_any(fds: &[&PidFd], timeout: Duration) -> io::Result<Vec<usize>> {
