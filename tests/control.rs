@@ -291,7 +291,6 @@ fn a_reused_pid_is_not_signalled() {
 /// outside tmpfs) names some new process: its identity file, from the other boot, is the
 /// proof that it is stale.
 #[test]
-#[ignore = "bug: pidfile::read_identity ignores an identity recorded in another boot and trusts the bare PID (process-signal svc HUP killed the new holder); tests/pidfiles.rs a_reused_pid_is_not_the_process_the_file_named asserts that \"liveness decides\": one of the two must change"]
 fn a_pid_recorded_in_another_boot_is_not_signalled() {
     reused_pid_case(|pid, start, _| format!("{pid} {start} 00000000-0000-0000-0000-000000000000\n"), "reused-boot");
 }

@@ -84,7 +84,6 @@ fn group_list_shows_members_in_the_order_added_and_marks_dead_ones() {
 /// The spec documents the lines as `  PID <pid>: <command>` (`PID 1235: python` for the
 /// member named app_server): the command only, not the member's name.
 #[test]
-#[ignore = "bug: process-group-list appends the service name, `  PID 123: sleep (web)`, to the documented `  PID 123: sleep`"]
 fn group_list_prints_exactly_the_documented_lines() {
     let env = Env::new("group-list-exact");
     let mark = marker(4261);

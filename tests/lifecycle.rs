@@ -306,7 +306,6 @@ fn supervise_respects_process_max_restarts_and_restart_delay_settings() {
 /// A crash loop's first symptom is a command that exits at once: its status must still
 /// reach the log line and the process.died event.
 #[test]
-#[ignore = "bug: the status of a service that exits at once is lost (\"unknown\"): zsh's SIGCHLD handler reaps it while the start event's shell function runs"]
 fn supervise_reports_the_status_of_a_command_that_exits_at_once() {
     let env = Env::new("supervise-instant");
     let dir = scratch("supervise-instant");
@@ -327,7 +326,6 @@ fn supervise_reports_the_status_of_a_command_that_exits_at_once() {
 
 /// Three tries with 0.1 s between them take well under a second.
 #[test]
-#[ignore = "bug: a service that is already gone when process-supervise starts watching it (no pidfd) is noticed only after a 1 s poll timeout"]
 fn supervise_retries_an_instant_failure_promptly() {
     let env = Env::new("supervise-prompt");
     let started = Instant::now();
@@ -389,7 +387,6 @@ fn process_list_shows_tracked_processes_and_marks_dead_ones() {
 
 /// A PID file of a dead process that this library did not start: no command is known.
 #[test]
-#[ignore = "bug: process-list prints `  [PID] NAME:  (dead)` (two spaces) when the command is unknown"]
 fn process_list_marks_a_dead_pid_file_without_a_command() {
     let env = Env::new("list-dead");
     let dead = dead_pid();

@@ -89,10 +89,7 @@ pub fn list(sh: &mut Shell, args: &Args) -> Outcome {
         match member_target(sh, member) {
             Some(t) => {
                 let cmd = command_name(t.id.pid).unwrap_or_default();
-                match &t.name {
-                    Some(name) if name != &cmd => out.push_str(&format!("  PID {}: {cmd} ({name})\n", t.id.pid)),
-                    _ => out.push_str(&format!("  PID {}: {cmd}\n", t.id.pid)),
-                }
+                out.push_str(&format!("  PID {}: {cmd}\n", t.id.pid));
             }
             None => match member {
                 Member::Service(name) => out.push_str(&format!("  PID -: {name} (dead)\n")),

@@ -15,7 +15,7 @@ use super::{failed, put, sleep_interruptibly, usage, Args, Failure, OptSpec, Out
 use crate::zsh::{Shell, Value};
 use process_facts::pidfd::PidFd;
 use process_facts::signalfd::{self, BlockedSignals};
-use process_facts::spawn::{reap, spawn_detached, Exit};
+use process_facts::spawn::{reap, spawn_detached, Exit, ReapFirst};
 use process_facts::state::Entry;
 use process_facts::{proc, Identity};
 use std::collections::VecDeque;
@@ -210,19 +210,26 @@ pub fn supervise(sh: &mut Shell, args: &Args) -> Outcome {
     // run): keep it away from the service so that we reap it and learn its exit status.
     // Pending SIGCHLDs reach zsh when supervision ends.
     let _children_ours = BlockedSignals::block(&[libc::SIGCHLD]).map_err(|e| failed(format!("cannot block SIGCHLD: {e}")))?;
+    // Shell code (event handlers) unblocks SIGCHLD; this reaps the service first.
+    let reaper = ReapFirst::install().map_err(|e| failed(format!("cannot watch SIGCHLD: {e}")))?;
 
     let mut restarts: VecDeque<Instant> = VecDeque::new();
     let mut first = true;
     loop {
         let launched = launch(sh, &name, &command)?;
+        reaper.watch(launched.id.pid);
+        // Watch it before any shell code runs: it may exit meanwhile.
+        let fd = PidFd::open(launched.id).ok();
         record(sh, &name, &command, &launched, Some(me))?;
         let pid = launched.id.pid.to_string();
         events::emit(sh, if first { events::START } else { events::RESTART }, &[&name, &pid]);
         first = false;
 
         // Wait for the service to exit, or for a signal to stop supervising.
-        let fd = PidFd::open(launched.id).ok();
         let stop_signal = loop {
+            if fd.is_none() {
+                break None; // gone before we could watch it
+            }
             let fds: Vec<i32> = fd.iter().map(|f| f.raw_fd()).collect();
             let wake = signalfd::wait(&fds, Some(&signals), 1000).map_err(|e| failed(format!("wait failed: {e}")))?;
             if let Some(sig) = wake.signal {
@@ -234,13 +241,13 @@ pub fn supervise(sh: &mut Shell, args: &Args) -> Outcome {
         };
         if let Some(sig) = stop_signal {
             let outcome = stop_process(sh, launched.id, stop_timeout, true);
-            reap(launched.id.pid, false);
+            reaper.reap(launched.id.pid, false);
             forget(sh, &name);
             let ev = if matches!(outcome, Ok(Stopped::Killed)) { events::KILL } else { events::STOP };
             events::emit(sh, ev, &[&name, &pid]);
             return Ok(if sig == libc::SIGINT { STATUS_INTERRUPTED } else { STATUS_OK });
         }
-        let exit = reap(launched.id.pid, true);
+        let exit = reaper.reap(launched.id.pid, true);
         let code = exit.map(Exit::status).map(|s| s.to_string()).unwrap_or_else(|| "unknown".into());
         sh.warn("process-supervise", &format!("{name} (PID {pid}) exited with status {code}"));
         events::emit(sh, events::DIED, &[&name, &pid, &code]);

@@ -45,7 +45,11 @@ pub fn list(sh: &mut Shell, _args: &Args) -> Outcome {
                 None => continue,
             },
         };
-        let dead = if running { "" } else { " (dead)" };
+        let dead = match (running, command.is_empty()) {
+            (true, _) => "",
+            (false, true) => "(dead)",
+            (false, false) => " (dead)",
+        };
         out.push_str(&format!("  [{pid}] {name}: {command}{dead}\n"));
     }
     sh.print(&out);

@@ -157,10 +157,14 @@ impl PidDir {
         let text = read_nofollow(&self.identity_path(name)).ok()?;
         let mut f = text.split_ascii_whitespace();
         let (p, start, boot) = (f.next()?.parse::<Pid>().ok()?, f.next()?.parse::<u64>().ok()?, f.next()?);
-        if p != pid || Some(boot) != proc::boot_id().as_deref() {
+        if p != pid {
             return None;
         }
-        Some(Identity { pid, starttime: start })
+        match proc::boot_id() {
+            // Recorded in another boot: whatever holds this PID now is another process.
+            Some(now) if now != boot => Some(Identity { pid, starttime: u64::MAX }),
+            _ => Some(Identity { pid, starttime: start }),
+        }
     }
 
     /// Removes the PID file and its identity; missing files are fine.

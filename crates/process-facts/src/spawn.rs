@@ -156,3 +156,87 @@ mod tests {
         let _ = std::fs::remove_file(&log);
     }
 }
+
+/// While alive, reaps one child of ours from inside the SIGCHLD handler, ahead of the
+/// shell's own handler (which reaps every child with `waitpid(-1)` and would lose the
+/// status): the status is kept for [`ReapFirst::reap`]. The previous handler still runs.
+pub struct ReapFirst {
+    previous: libc::sigaction,
+}
+
+static WATCHED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+static WATCHED_STATUS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(i64::MIN);
+static mut PREVIOUS: std::mem::MaybeUninit<libc::sigaction> = std::mem::MaybeUninit::uninit();
+
+extern "C" fn reap_first_handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    use std::sync::atomic::Ordering::SeqCst;
+    // SAFETY: errno, waitpid and the previous handler are async-signal-safe to use here.
+    unsafe {
+        let errno = *libc::__errno_location();
+        let pid = WATCHED.load(SeqCst);
+        if pid > 0 {
+            let mut status = 0;
+            if libc::waitpid(pid, &mut status, libc::WNOHANG) == pid {
+                WATCHED_STATUS.store(status as i64, SeqCst);
+                WATCHED.store(0, SeqCst);
+            }
+        }
+        *libc::__errno_location() = errno;
+        let prev = (*std::ptr::addr_of!(PREVIOUS)).assume_init_ref();
+        if prev.sa_sigaction == libc::SIG_DFL || prev.sa_sigaction == libc::SIG_IGN {
+            return;
+        }
+        if prev.sa_flags & libc::SA_SIGINFO != 0 {
+            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) = std::mem::transmute(prev.sa_sigaction);
+            f(sig, info, ctx);
+        } else {
+            let f: extern "C" fn(libc::c_int) = std::mem::transmute(prev.sa_sigaction);
+            f(sig);
+        }
+    }
+}
+
+impl ReapFirst {
+    pub fn install() -> io::Result<ReapFirst> {
+        // SAFETY: plain sigaction calls; PREVIOUS is written before the handler can run.
+        unsafe {
+            let mut previous: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(libc::SIGCHLD, std::ptr::null(), &mut previous);
+            (*std::ptr::addr_of_mut!(PREVIOUS)).write(previous);
+            let mut ours: libc::sigaction = previous;
+            ours.sa_sigaction = reap_first_handler as extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) as usize;
+            ours.sa_flags = (previous.sa_flags | libc::SA_SIGINFO) & !libc::SA_RESETHAND;
+            if libc::sigaction(libc::SIGCHLD, &ours, std::ptr::null_mut()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(ReapFirst { previous })
+        }
+    }
+
+    /// Watch `pid` (a child) from now on.
+    pub fn watch(&self, pid: Pid) {
+        WATCHED_STATUS.store(i64::MIN, std::sync::atomic::Ordering::SeqCst);
+        WATCHED.store(pid, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// `pid`'s exit: reaped here (blocking when `block`), or earlier by the handler.
+    pub fn reap(&self, pid: Pid, block: bool) -> Option<Exit> {
+        if let Some(e) = reap(pid, block) {
+            WATCHED.store(0, std::sync::atomic::Ordering::SeqCst);
+            return Some(e);
+        }
+        let raw = WATCHED_STATUS.swap(i64::MIN, std::sync::atomic::Ordering::SeqCst);
+        (raw != i64::MIN).then(|| {
+            let status = raw as i32;
+            if libc::WIFSIGNALED(status) { Exit::Signal(libc::WTERMSIG(status)) } else { Exit::Code(libc::WEXITSTATUS(status)) }
+        })
+    }
+}
+
+impl Drop for ReapFirst {
+    fn drop(&mut self) {
+        WATCHED.store(0, std::sync::atomic::Ordering::SeqCst);
+        // SAFETY: restores the handler that was there.
+        unsafe { libc::sigaction(libc::SIGCHLD, &self.previous, std::ptr::null_mut()) };
+    }
+}
