@@ -550,3 +550,54 @@ fn kill_tree_refuses_the_calling_shell_and_its_ancestors() {
         assert_usage_error(&out, "process-kill-tree", bad);
     }
 }
+
+// ---- process-stop: what the stopped process started ----------------------------------------
+
+#[test]
+fn stop_also_stops_what_the_process_started() {
+    // `eval "$cmd" &` in zsh: $! is a subshell whose child is the real service.
+    let env = Env::new("stop-subshell");
+    let dir = scratch("stop-subshell");
+    let mark = marker(4281);
+    let sweep = Sweep::new(&[&mark]);
+    let out = env.zsh(&format!(
+        "eval 'zsh -f {script} {dir} inner 0 {mark}; :' &
+         wrapper=$!
+         for i in {{1..300}}; do [[ -e {dir}/inner.ready ]] && break; sleep 0.01; done
+         process-stop $wrapper --timeout 5; print st=$?",
+        script = control_fixture("term-handler.zsh"),
+        dir = dir.display()
+    ));
+    if let Ok(p) = read_text(dir.join("inner.ready")).trim().parse() {
+        sweep.track(p);
+    }
+    assert_eq!(out.stdout, "st=0\n", "{out:?}");
+    assert_eq!(read_text(dir.join("stopped")), "inner\n", "the service's own TERM trap must run: {out:?}");
+    assert!(wait_for(2 * SECOND, || pids_with_arg(&mark).is_empty()), "left running: {:?}", pids_with_arg(&mark));
+}
+
+#[test]
+fn a_child_that_ignores_term_needs_force() {
+    let env = Env::new("stop-stubborn-child");
+    let dir = scratch("stop-stubborn-child");
+    let mark = marker(4282);
+    let sweep = Sweep::new(&[&mark]);
+    let out = env.zsh(&format!(
+        "eval 'zsh -f {script} {dir} inner {mark}; :' &
+         wrapper=$!
+         for i in {{1..300}}; do [[ -e {dir}/inner.ready ]] && break; sleep 0.01; done
+         process-stop $wrapper --timeout 0.3; print st=$?
+         inner=$(<{dir}/inner.ready)
+         process-exists $inner && print inner-alive
+         process-stop $inner --timeout 0.3 --force; print force=$?",
+        script = control_fixture("term-ignore.zsh"),
+        dir = dir.display()
+    ));
+    if let Ok(p) = read_text(dir.join("inner.ready")).trim().parse() {
+        sweep.track(p);
+    }
+    assert_eq!(out.stdout, "st=1\ninner-alive\nforce=0\n", "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    assert!(out.stderr.contains("that it started is still running"), "{out:?}");
+    assert!(wait_for(2 * SECOND, || pids_with_arg(&mark).is_empty()), "left running: {:?}", pids_with_arg(&mark));
+}

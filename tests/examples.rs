@@ -111,7 +111,6 @@ fn use_case_1(start_line: &str, tag: &str) {
 }
 
 #[test]
-#[ignore = "spec example: in zsh `eval \"$command\" ... &` makes $! a subshell; process-stop stops it and the real server runs on, orphaned"]
 fn use_case_1_service_manager_as_written() {
     use_case_1(SPEC_START_LINE, "uc1-spec");
 }
@@ -188,7 +187,6 @@ process-group-list application 2>/dev/null; print list=$?
 }
 
 #[test]
-#[ignore = "spec example: Use Case 1's `eval \"$command\" ... &` records subshells, so the group stops them and the services run on"]
 fn use_case_3_application_stack_as_written() {
     use_case_3(SPEC_START_LINE, "uc3-spec");
 }

@@ -7,7 +7,7 @@ use super::events;
 use super::pidfiles::to_failure;
 use super::{failed, put, usage, Args, Failure, OptSpec, Outcome, STATUS_INTERRUPTED, STATUS_NO, STATUS_OK};
 use process_facts::pidfd::{PidFd, WaitOutcome};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use crate::zsh::{Shell, Value};
 use process_facts::pid::looks_like_pid;
 use process_facts::pidfile::validate_name;
@@ -123,48 +123,105 @@ fn wait_for_exit(sh: &mut Shell, fd: &PidFd, timeout: Duration) -> Result<bool, 
     }
 }
 
-/// TERM (and CONT, so a stopped process can act on it), a wait of up to `timeout` for
-/// the exit itself (through a pidfd: no sleep loop, no reused PID), then KILL if `force`.
-/// Never touches PID 1 or the calling shell.
+/// A pidfd for `id`, or None when the process is already gone.
+fn open_process(id: Identity) -> Result<Option<PidFd>, Failure> {
+    match PidFd::open(id) {
+        Ok(fd) if fd.has_exited() => Ok(None),
+        Ok(fd) => Ok(Some(fd)),
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(None),
+        Err(e) => Err(failed(format!("cannot open process {}: {e}", id.pid))),
+    }
+}
+
+/// TERM, and CONT so that a stopped process can act on it. False when already gone.
+fn terminate(sh: &mut Shell, fd: &PidFd) -> Result<bool, Failure> {
+    debug(sh, &format!("sending TERM to {}", fd.pid));
+    match fd.send_signal(libc::SIGTERM) {
+        Ok(()) => {
+            let _ = fd.send_signal(libc::SIGCONT);
+            Ok(true)
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(false),
+        Err(e) => Err(failed(format!("cannot send TERM to {}: {e}", fd.pid))),
+    }
+}
+
+/// The processes `id` has started (its descendants, deepest first), as pidfds taken
+/// before anything is signalled, so that none is mistaken for a process that reuses its
+/// PID later. Refuses a process whose tree holds the calling shell.
+fn started_by(sh: &mut Shell, id: Identity) -> Result<Vec<PidFd>, Failure> {
+    // SAFETY: getpid has no preconditions.
+    let me = unsafe { libc::getpid() };
+    let shell = sh.shell_pid();
+    let table = tree::ProcessTable::snapshot().map_err(|e| failed(format!("cannot read /proc: {e}")))?;
+    if table.ancestors_of(me).contains(&id.pid) || table.ancestors_of(shell).contains(&id.pid) {
+        return Err(failed(format!("refusing to stop {}: the calling shell is one of its descendants", id.pid)));
+    }
+    Ok(table
+        .descendants_deepest_first(id.pid)
+        .into_iter()
+        .filter(|&p| p > 1 && p != me && p != shell)
+        .filter_map(Identity::of)
+        .filter_map(|d| PidFd::open(d).ok())
+        .collect())
+}
+
+fn left(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}
+
+/// Stops a process and what it started, never touching PID 1 or the calling shell:
+/// 1. TERM (and CONT) to the process, and a wait of up to `timeout` for its exit itself
+///    (a pidfd: no sleep loop, no reused PID);
+/// 2. then TERM to the processes it started that outlive it (collected beforehand), in
+///    the time left: a service started as `eval "$cmd" &` is a subshell whose child is
+///    the real server, and a master process usually stops its workers itself first;
+/// 3. after the timeout, with `force`, KILL to whatever is left; without it, status 1.
 pub fn stop_process(sh: &mut Shell, id: Identity, timeout: Duration, force: bool) -> Result<Stopped, Failure> {
     refuse_protected(sh, id.pid)?;
-    let fd = match PidFd::open(id) {
-        Ok(fd) => fd,
-        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(Stopped::AlreadyGone),
-        Err(e) => return Err(failed(format!("cannot open process {}: {e}", id.pid))),
-    };
-    if fd.has_exited() {
+    let deadline = Instant::now() + timeout;
+    let Some(main) = open_process(id)? else { return Ok(Stopped::AlreadyGone) };
+    let started = started_by(sh, id)?;
+    if !terminate(sh, &main)? {
         return Ok(Stopped::AlreadyGone);
     }
-    debug(sh, &format!("sending TERM to {}", id.pid));
-    if let Err(e) = fd.send_signal(libc::SIGTERM) {
-        if e.raw_os_error() == Some(libc::ESRCH) {
-            return Ok(Stopped::AlreadyGone);
+    let mut still_running: Option<i32> = None;
+    if wait_for_exit(sh, &main, left(deadline))? {
+        let survivors: Vec<&PidFd> = started.iter().filter(|f| !f.has_exited()).collect();
+        for f in &survivors {
+            terminate(sh, f)?;
         }
-        return Err(failed(format!("cannot send TERM to {}: {e}", id.pid)));
-    }
-    let _ = fd.send_signal(libc::SIGCONT);
-    if wait_for_exit(sh, &fd, timeout)? {
-        return Ok(Stopped::Gracefully);
+        for f in &survivors {
+            if !wait_for_exit(sh, f, left(deadline))? {
+                still_running = Some(f.pid);
+                break;
+            }
+        }
+        if still_running.is_none() {
+            return Ok(Stopped::Gracefully);
+        }
     }
     if !force {
-        return Err(failed(format!(
-            "process {} still running after {}s (it ignored TERM; use --force to KILL it)",
-            id.pid,
-            timeout.as_secs_f64()
-        )));
+        return Err(failed(match still_running {
+            Some(p) => format!("process {} exited, but PID {p} that it started is still running after {}s (use --force to KILL it)", id.pid, timeout.as_secs_f64()),
+            None => format!("process {} still running after {}s (it ignored TERM; use --force to KILL it)", id.pid, timeout.as_secs_f64()),
+        }));
     }
-    debug(sh, &format!("timeout: sending KILL to {}", id.pid));
-    match fd.send_signal(libc::SIGKILL) {
-        Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(Stopped::Gracefully),
-        Err(e) => return Err(failed(format!("cannot send KILL to {}: {e}", id.pid))),
+    let everyone: Vec<&PidFd> = std::iter::once(&main).chain(started.iter()).filter(|f| !f.has_exited()).collect();
+    for f in &everyone {
+        debug(sh, &format!("timeout: sending KILL to {}", f.pid));
+        match f.send_signal(libc::SIGKILL) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+            Err(e) => return Err(failed(format!("cannot send KILL to {}: {e}", f.pid))),
+        }
     }
-    if wait_for_exit(sh, &fd, KILL_GRACE)? {
-        Ok(Stopped::Killed)
-    } else {
-        Err(failed(format!("process {} survived KILL (uninterruptible sleep?)", id.pid)))
+    for f in &everyone {
+        if !wait_for_exit(sh, f, KILL_GRACE)? {
+            return Err(failed(format!("process {} survived KILL (uninterruptible sleep?)", f.pid)));
+        }
     }
+    Ok(Stopped::Killed)
 }
 
 /// Stops a resolved target; by name also stops its supervisor first (so it doesn't start
