@@ -322,7 +322,6 @@ ensure_single_instance() {
 }
 
 #[test]
-#[ignore = "spec example: zsh runs an EXIT trap set inside a function when that function returns, so the lock is released at once"]
 fn use_case_6_single_instance_lock_as_written() {
     use_case_6("", "uc6-spec");
 }

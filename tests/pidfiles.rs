@@ -312,3 +312,24 @@ fn read_pid_assigns_a_local_inside_a_function() {
     ));
     assert_eq!(out.stdout, format!("scalar-local {}\n0\n", p.pid()), "{out:?}");
 }
+
+#[test]
+fn a_function_exit_trap_releases_the_shells_own_pid_file_at_shell_exit() {
+    // zsh runs an EXIT trap set inside a function when the function returns: the spec's
+    // single-instance lock would be dropped while the shell still holds it.
+    let env = Env::new("trap-defer");
+    let p = Proc::sleeper();
+    let out = env.zsh(&format!(
+        "lock() {{ process-write-pid mine $$; process-write-pid other {pid}
+                  trap 'process-remove-pid mine; process-remove-pid other' EXIT }}
+         lock
+         [[ -e $PROCESS_PID_DIR/mine.pid ]] && print mine-held
+         [[ -e $PROCESS_PID_DIR/other.pid ]] || print other-removed
+         process-remove-pid mine; [[ -e $PROCESS_PID_DIR/mine.pid ]] || print direct-removes",
+        pid = p.pid()
+    ));
+    assert_eq!(out.stdout, "mine-held\nother-removed\ndirect-removes\n", "{out:?}");
+    let out = env.zsh("f() { process-write-pid mine $$; trap 'process-remove-pid mine' EXIT }; f; print $$");
+    assert_eq!(out.status, 0, "{out:?}");
+    assert!(!env.pid_dir().join("mine.pid").exists(), "released when the shell exited");
+}

@@ -57,6 +57,15 @@ pub fn read_pid(sh: &mut Shell, args: &Args) -> Outcome {
 /// `process-remove-pid NAME`: always 0 for a valid name, whether or not the file existed.
 pub fn remove_pid(sh: &mut Shell, args: &Args) -> Outcome {
     let name = name_operand(args, 0)?;
+    // `trap "process-remove-pid NAME" EXIT` set inside a function (the spec's
+    // single-instance lock) runs in zsh when that function returns, not when the shell
+    // exits: a PID file that names this very shell is then released at its exit instead.
+    if sh.in_trap_before_exit() {
+        let names_this_shell = matches!(pid_dir(sh).read_pid_only(&name), Ok(Contents::Pid { pid, .. }) if pid == sh.shell_pid());
+        if names_this_shell && sh.call_function("_process-register-cleanup", &[&name]).is_some() {
+            return Ok(STATUS_OK);
+        }
+    }
     if let Err(e) = pid_dir(sh).remove(&name) {
         sh.warn("process-remove-pid", &e.to_string());
     }

@@ -3,3 +3,10 @@
 #![allow(non_upper_case_globals, non_camel_case_types, non_snake_case, dead_code, clippy::all)]
 
 include!(concat!(env!("OUT_DIR"), "/zsh_bindings.rs"));
+
+extern "C" {
+    // Exported by zsh's binary though not marked mod_export in its headers: how many traps
+    // are running, and whether one of them is the shell's own EXIT trap.
+    pub static intrap: std::ffi::c_int;
+    pub static in_exit_trap: std::ffi::c_int;
+}

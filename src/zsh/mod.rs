@@ -121,6 +121,13 @@ impl Shell {
         unsafe { ffi::zp_errflag_interrupted() != 0 }
     }
 
+    /// True inside a trap that is not the shell's own exit: a signal trap, or an `EXIT`
+    /// trap set in a function, which zsh runs when that function returns.
+    pub fn in_trap_before_exit(&mut self) -> bool {
+        // SAFETY: plain reads of zsh's globals, on its thread.
+        unsafe { std::ptr::read_volatile(&raw const ffi::intrap) > 0 && std::ptr::read_volatile(&raw const ffi::in_exit_trap) == 0 }
+    }
+
     /// The PID of the main shell, `$$` (a `$(...)` subshell reports its parent's, as zsh does).
     pub fn shell_pid(&mut self) -> i32 {
         // SAFETY: plain read of zsh's global.
