@@ -214,3 +214,41 @@ fn an_error_inside_events_emit_does_not_stop_the_hook_arrays() {
     assert!(out.lines()[0].starts_with("hook monitor 4 "), "{out:?}");
     assert_eq!(out.lines()[1], "status=0");
 }
+
+/// Handlers run with the shell's own signal mask, even when the builtin that emits blocks
+/// signals for itself (process-supervise blocks TERM, INT, HUP and CHLD): a command a
+/// handler starts must not inherit them blocked.
+#[test]
+fn commands_started_by_handlers_do_not_inherit_blocked_signals() {
+    let env = Env::new("mask");
+    let dir = common::scratch("mask");
+    let out = env.zsh(&format!(
+        "on_start() {{ sleep 30 &! print -r -- $! > {dir}/child; return 0 }}
+         process_start_functions=(on_start)
+         process-supervise svc 'sleep 30' --delay 0.1 &!
+         sup=$!
+         for i in {{1..300}}; do [[ -s {dir}/child ]] && break; sleep 0.01; done
+         child=$(<{dir}/child)
+         print -r -- ${{${{(M)${{(f)\"$(</proc/$child/status)\"}}:#SigBlk*}}##*[[:space:]]}}
+         kill $child; process-stop svc --timeout 5; print st=$?",
+        dir = dir.display()
+    ));
+    assert_eq!(out.stdout, "0000000000000000\nst=0\n", "{out:?}");
+}
+
+/// errexit does not reach into handlers: a failing command in one neither ends the script
+/// nor skips the rest of the handler.
+#[test]
+fn errexit_is_off_inside_handlers() {
+    let t = Proc::sleeper();
+    let out = zsh(&format!(
+        "setopt errexit
+         on_stop() {{ false; print -r -- handler-went-on; }}
+         process_stop_functions=(on_stop)
+         process-stop {pid} --timeout 5
+         print -r -- script-went-on",
+        pid = t.pid()
+    ));
+    assert_eq!(out.stdout, "handler-went-on\nscript-went-on\n", "{out:?}");
+    assert_eq!(out.status, 0, "{out:?}");
+}

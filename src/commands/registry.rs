@@ -58,7 +58,7 @@ pub fn list(sh: &mut Shell, _args: &Args) -> Outcome {
 
 /// `process-cleanup`: removes stale PID files, registry entries of dead processes, and
 /// group members that are dead PIDs (groups left empty go too). Reports the count on
-/// stderr (through `log-info` when defined).
+/// stderr (through the shim's `_process-log`, so `_log` when it is loaded).
 pub fn cleanup(sh: &mut Shell, _args: &Args) -> Outcome {
     let state = config::state(sh);
     let pids = pid_dir(sh);
@@ -85,7 +85,7 @@ pub fn cleanup(sh: &mut Shell, _args: &Args) -> Outcome {
         removed += dropped;
     }
     let msg = format!("process-cleanup: removed {removed} stale entr{}", if removed == 1 { "y" } else { "ies" });
-    if sh.call_function("log-info", &[&msg]).is_none() {
+    if sh.call_function("_process-log", &["info", &msg]).is_none() {
         sh.warn("process-cleanup", &format!("removed {removed} stale entries"));
     }
     Ok(STATUS_OK)

@@ -11,9 +11,23 @@ const char *zp_header_version(void) { return ZSH_VERSION; }
 void zp_stdout_write(const char *buf, size_t len) { fwrite(buf, 1, len, stdout); }
 void zp_stdout_flush(void) { fflush(stdout); }
 
+/* The signal mask zsh had when it entered the module's current builtin (see
+ * zp_note_entry_mask): shell code the builtin calls runs with it. */
+static sigset_t zp_entry_mask;
+
+void zp_note_entry_mask(void) { sigprocmask(SIG_SETMASK, NULL, &zp_entry_mask); }
+
 /*
  * Call the shell function NAME with the metafied, NULL-terminated ARGS ($1...).
  * Returns 0 and the function's status in *status, or -1 when no such function exists.
+ *
+ * The call is isolated both ways:
+ * - the function runs with the shell's own signal mask, not the builtin's (a monitor or
+ *   supervisor blocks TERM, INT, HUP and CHLD to read them from a signalfd; commands a
+ *   handler starts must not inherit that), and the builtin gets its mask back after;
+ * - errexit and errreturn are off while it runs and a handler's error does not abort the
+ *   builtin (a failing handler must not end the script that emitted the event); Ctrl-C
+ *   is kept.
  */
 int zp_call_function(char *name, char **args, int *status)
 {
@@ -21,23 +35,25 @@ int zp_call_function(char *name, char **args, int *status)
     LinkList list;
     char **ap;
     int saved_errflag = errflag;
-    sigset_t saved_mask;
+    char saved_errexit = opts[ERREXIT], saved_errreturn = opts[ERRRETURN];
+    zlong saved_lastval = lastval;
+    sigset_t builtin_mask;
 
     if (!shf)
         return -1;
-    /* zsh sets whole signal masks while it runs shell code; a builtin that blocked
-     * signals (to read them from a signalfd, or to keep SIGCHLD for its own waitpid)
-     * gets its mask back. */
-    sigprocmask(SIG_SETMASK, NULL, &saved_mask);
+    sigprocmask(SIG_SETMASK, &zp_entry_mask, &builtin_mask);
+    opts[ERREXIT] = opts[ERRRETURN] = 0;
     list = znewlinklist();
     zaddlinknode(list, ztrdup(name));
     for (ap = args; ap && *ap; ap++)
         zaddlinknode(list, ztrdup(*ap));
     *status = doshfunc(shf, list, 1);
     freelinklist(list, freestr);
-    /* A handler's own error must not abort the command that called it; a Ctrl-C stays. */
+    opts[ERREXIT] = saved_errexit;
+    opts[ERRRETURN] = saved_errreturn;
+    lastval = saved_lastval;
     errflag = saved_errflag | (errflag & ERRFLAG_INT);
-    sigprocmask(SIG_SETMASK, &saved_mask, NULL);
+    sigprocmask(SIG_SETMASK, &builtin_mask, NULL);
     return 0;
 }
 
