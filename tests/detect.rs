@@ -57,7 +57,8 @@ fn find_by_name_finds_interpreted_scripts() {
     let shebang = unique("shebang-job-");
     std::fs::write(dir.join(&shebang), "#!/usr/bin/env python3\nimport time\ntime.sleep(300)\n").unwrap();
     let zscript = unique("deploy-");
-    std::fs::write(dir.join(&zscript), "sleep 300; :\n").unwrap();
+    // zsh's own zselect waits without a child process, so killing the shell ends it all.
+    std::fs::write(dir.join(&zscript), "zmodload zsh/zselect; zselect -t 30000\n").unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir.join(&shebang), std::fs::Permissions::from_mode(0o755)).unwrap();
 
@@ -90,8 +91,8 @@ fn not_found_is_status_1_silent_and_empties_the_variable() {
 
 #[test]
 fn the_calling_shell_is_not_its_own_match_while_other_shells_exist() {
-    // Another zsh that stays a zsh (the trailing `:` stops zsh exec'ing sleep).
-    let other = Proc::spawn("zsh", &["-f", "-c", "sleep 300; :"]);
+    // Another zsh, waiting in a builtin (no child to outlive it when killed).
+    let other = Proc::spawn("zsh", &["-f", "-c", "zmodload zsh/zselect; zselect -t 30000"]);
     assert!(wait_until(|| proc_state(other.pid()).is_some()));
     let out = zsh(
         "process-find-all-by-name -v all zsh
