@@ -310,6 +310,7 @@ fn an_unloadable_module_is_one_clear_line_and_a_failed_source() {
     let lines: Vec<&str> = out.stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{out:?}");
     assert!(lines[0].starts_with("_process: cannot load ") && lines[0].contains("process.so"), "{out:?}");
+    assert_eq!(lines[0].matches("scripts/install").count(), 1, "the fix is said once: {out:?}");
     let _ = fs::remove_dir_all(pre);
 }
 
@@ -356,5 +357,6 @@ fn a_module_built_for_another_zsh_refuses_to_load() {
         lines[0].starts_with("_process: cannot load ") && lines[0].contains(&format!("built for zsh {other}")) && lines[0].contains(&running),
         "{out:?}"
     );
+    assert_eq!(lines[0].matches("scripts/install").count(), 1, "the fix is said once: {out:?}");
     let _ = fs::remove_dir_all(pre);
 }
