@@ -441,3 +441,33 @@ fn cleanup_removes_stale_pid_files_dead_registry_entries_and_dead_group_members(
     assert_eq!(again.stdout, "");
     assert_eq!(again.stderr, "[INFO] process-cleanup: removed 0 stale entries\n");
 }
+
+/// TERM that reaches a supervisor while one of its event handlers runs is not lost, and
+/// does not kill it halfway: it stops the service and ends supervision once the handler
+/// is done.
+#[test]
+fn term_during_a_handler_still_stops_the_service() {
+    let env = Env::new("sup-term-in-handler");
+    let dir = scratch("sup-term-in-handler");
+    let mark = marker(4291);
+    let sweep = Sweep::new(&[&mark]);
+    let out = env.zsh(&format!(
+        "slow() {{ print -r -- $2 > {dir}/in-handler; sleep 0.5; return 0 }}
+         process_start_functions=(slow)
+         process-supervise svc 'sleep {mark}' --delay 0.1 &!
+         sup=$!
+         for i in {{1..300}}; do [[ -s {dir}/in-handler ]] && break; sleep 0.01; done
+         svc=$(<{dir}/in-handler)
+         kill -TERM $sup
+         for i in {{1..300}}; do process-exists $sup || break; sleep 0.01; done
+         process-exists $sup && print supervisor-alive
+         process-exists $svc && print service-alive
+         process-check-pid-file svc || print pid-file-gone",
+        dir = dir.display()
+    ));
+    if let Ok(p) = read_text(dir.join("in-handler")).trim().parse() {
+        sweep.track(p);
+    }
+    assert_eq!(out.stdout, "pid-file-gone\n", "{out:?}");
+    assert!(wait_for(2 * SECOND, || pids_with_arg(&mark).is_empty()), "left running: {:?}", pids_with_arg(&mark));
+}

@@ -18,13 +18,33 @@ static sigset_t zp_entry_mask;
 void zp_note_entry_mask(void) { sigprocmask(SIG_SETMASK, NULL, &zp_entry_mask); }
 
 /*
+ * Signals the current builtin blocked for itself (a monitor or supervisor reads TERM,
+ * INT and HUP from a signalfd) are unblocked while shell code runs, so that commands a
+ * handler starts do not inherit them blocked. One that arrives meanwhile must not kill
+ * the shell halfway through (a supervisor would leave its service orphaned): it is
+ * recorded here and raised again, into the signalfd, once the call is over.
+ */
+static const int zp_deferrable[] = { SIGTERM, SIGINT, SIGHUP };
+#define ZP_NDEFER ((int) (sizeof(zp_deferrable) / sizeof(*zp_deferrable)))
+static volatile sig_atomic_t zp_deferred[ZP_NDEFER];
+
+static void
+zp_defer_signal(int sig)
+{
+    int i;
+
+    for (i = 0; i < ZP_NDEFER; i++)
+	if (zp_deferrable[i] == sig)
+	    zp_deferred[i] = 1;
+}
+
+/*
  * Call the shell function NAME with the metafied, NULL-terminated ARGS ($1...).
  * Returns 0 and the function's status in *status, or -1 when no such function exists.
  *
  * The call is isolated both ways:
- * - the function runs with the shell's own signal mask, not the builtin's (a monitor or
- *   supervisor blocks TERM, INT, HUP and CHLD to read them from a signalfd; commands a
- *   handler starts must not inherit that), and the builtin gets its mask back after;
+ * - the function runs with the shell's own signal mask, not the builtin's (see above),
+ *   and the builtin gets its mask back after;
  * - errexit and errreturn are off while it runs and a handler's error does not abort the
  *   builtin (a failing handler must not end the script that emitted the event); Ctrl-C
  *   is kept.
@@ -34,14 +54,26 @@ int zp_call_function(char *name, char **args, int *status)
     Shfunc shf = getshfunc(name);
     LinkList list;
     char **ap;
-    int saved_errflag = errflag;
+    int saved_errflag = errflag, i, deferring[ZP_NDEFER];
     char saved_errexit = opts[ERREXIT], saved_errreturn = opts[ERRRETURN];
     zlong saved_lastval = lastval;
     sigset_t builtin_mask;
+    struct sigaction defer, previous[ZP_NDEFER];
 
     if (!shf)
         return -1;
-    sigprocmask(SIG_SETMASK, &zp_entry_mask, &builtin_mask);
+    sigprocmask(SIG_SETMASK, NULL, &builtin_mask);
+    memset(&defer, 0, sizeof(defer));
+    defer.sa_handler = zp_defer_signal;
+    sigemptyset(&defer.sa_mask);
+    for (i = 0; i < ZP_NDEFER; i++) {
+	int sig = zp_deferrable[i];
+	zp_deferred[i] = 0;
+	deferring[i] = sigismember(&builtin_mask, sig) && !sigismember(&zp_entry_mask, sig);
+	if (deferring[i])
+	    sigaction(sig, &defer, &previous[i]);
+    }
+    sigprocmask(SIG_SETMASK, &zp_entry_mask, NULL);
     opts[ERREXIT] = opts[ERRRETURN] = 0;
     list = znewlinklist();
     zaddlinknode(list, ztrdup(name));
@@ -54,6 +86,13 @@ int zp_call_function(char *name, char **args, int *status)
     lastval = saved_lastval;
     errflag = saved_errflag | (errflag & ERRFLAG_INT);
     sigprocmask(SIG_SETMASK, &builtin_mask, NULL);
+    for (i = 0; i < ZP_NDEFER; i++) {
+	if (!deferring[i])
+	    continue;
+	sigaction(zp_deferrable[i], &previous[i], NULL);
+	if (zp_deferred[i])
+	    raise(zp_deferrable[i]);	/* blocked again: pending, for the signalfd */
+    }
     return 0;
 }
 

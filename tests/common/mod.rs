@@ -8,21 +8,56 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-/// The cdylib cargo built for these tests: target/<profile>/libzsh_process.so.
+/// The module, built fresh for these tests: `cargo test` builds a cdylib-only library
+/// only when asked, so each test binary runs `cargo build --lib` once (a no-op when it is
+/// up to date), with the same profile and target directory as the tests themselves.
 fn built_module() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap();
-    let so = profile_dir.join("libzsh_process.so");
-    assert!(so.exists(), "{} not built", so.display());
-    so
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().unwrap();
+            let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+            let target_dir = profile_dir.parent().unwrap();
+            let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            build.args(["build", "--quiet", "--lib", "-p", "zsh-process"]).current_dir(repo_root()).env("CARGO_TARGET_DIR", target_dir);
+            if profile_dir.file_name().is_some_and(|n| n == "release") {
+                build.arg("--release");
+            }
+            let status = build.status().expect("cannot run cargo to build the module");
+            assert!(status.success(), "building the module failed");
+            let so = profile_dir.join("libzsh_process.so");
+            assert!(so.exists(), "{} not built", so.display());
+            so
+        })
+        .clone()
 }
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Scratch directories of test runs that have ended: `zsh-process-test-PID-...` whose
+/// PID is no longer a live test process. Removed once per test binary, so that runs
+/// don't pile up in the temp dir (a test binary cannot clean up after itself at exit).
+fn remove_stale_scratch() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let Ok(dir) = std::fs::read_dir(std::env::temp_dir()) else { return };
+        for entry in dir.flatten() {
+            let name = entry.file_name();
+            let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("zsh-process-test-")) else { continue };
+            let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
+            let alive = std::fs::read(format!("/proc/{pid}/cmdline")).is_ok();
+            if !alive {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    });
+}
+
 /// A unique scratch directory under the system temp dir.
 pub fn scratch(tag: &str) -> PathBuf {
+    remove_stale_scratch();
     static N: AtomicUsize = AtomicUsize::new(0);
     let d = std::env::temp_dir().join(format!("zsh-process-test-{}-{}-{tag}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
     let _ = std::fs::remove_dir_all(&d);
