@@ -17,8 +17,7 @@ fn setting(sh: &mut Shell, name: &str) -> Option<String> {
 
 pub fn pid_dir(sh: &mut Shell) -> PidDir {
     let dir = setting(sh, "PROCESS_PID_DIR").unwrap_or_else(|| {
-        // SAFETY: getuid has no preconditions.
-        let uid = unsafe { libc::getuid() };
+        let uid = process_facts::proc::current_uid();
         let runtime = setting(sh, "XDG_RUNTIME_DIR").unwrap_or_else(|| format!("/run/user/{uid}"));
         format!("{runtime}/process")
     });

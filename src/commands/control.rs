@@ -45,8 +45,7 @@ pub fn resolve(sh: &mut Shell, text: &str) -> Result<Result<Target, String>, Fai
 
 /// Refuses the processes no command of this library may signal by accident.
 pub fn refuse_protected(sh: &mut Shell, pid: Pid) -> Result<(), Failure> {
-    // SAFETY: getpid has no preconditions.
-    let me = unsafe { libc::getpid() };
+    let me = process_facts::proc::current_pid();
     if pid <= 1 {
         return Err(failed(format!("refusing to signal PID {pid} (init)")));
     }
@@ -150,8 +149,7 @@ fn terminate(sh: &mut Shell, fd: &PidFd) -> Result<bool, Failure> {
 /// before anything is signalled, so that none is mistaken for a process that reuses its
 /// PID later. Refuses a process whose tree holds the calling shell.
 fn started_by(sh: &mut Shell, id: Identity) -> Result<Vec<PidFd>, Failure> {
-    // SAFETY: getpid has no preconditions.
-    let me = unsafe { libc::getpid() };
+    let me = process_facts::proc::current_pid();
     let shell = sh.shell_pid();
     let table = tree::ProcessTable::snapshot().map_err(|e| failed(format!("cannot read /proc: {e}")))?;
     if table.ancestors_of(me).contains(&id.pid) || table.ancestors_of(shell).contains(&id.pid) {
@@ -281,8 +279,7 @@ pub fn kill_tree(sh: &mut Shell, args: &Args) -> Outcome {
     let pid = parse_pid(args.operand(0)).map_err(|e| usage(e.to_string()))?;
     let root = Identity::of(pid).ok_or_else(|| failed(format!("no such process: {pid}")))?;
     refuse_protected(sh, pid)?;
-    // SAFETY: getpid has no preconditions.
-    let me = unsafe { libc::getpid() };
+    let me = process_facts::proc::current_pid();
     let table = tree::ProcessTable::snapshot().map_err(|e| failed(format!("cannot read /proc: {e}")))?;
     if table.ancestors_of(me).contains(&pid) || table.ancestors_of(sh.shell_pid()).contains(&pid) {
         return Err(failed(format!("refusing to kill the tree of {pid}: it contains the calling shell")));

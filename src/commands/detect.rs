@@ -30,8 +30,7 @@ fn matching(sh: &mut Shell, args: &Args) -> Result<Vec<i32>, Failure> {
         return Err(usage("empty process name"));
     }
     let all = find::find_all(name).map_err(|e| failed(format!("cannot read /proc: {e}")))?;
-    // SAFETY: getpid has no preconditions.
-    let me = unsafe { libc::getpid() };
+    let me = process_facts::proc::current_pid();
     let callers = [me, sh.shell_pid()];
     Ok(find::without_callers(all, &callers))
 }

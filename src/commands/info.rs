@@ -64,21 +64,6 @@ pub fn get_command(sh: &mut Shell, args: &Args) -> Outcome {
     }
 }
 
-/// `ctime`-style local time: `Mon Nov  4 10:30:15 2025`.
-pub fn format_local_time(epoch: u64) -> String {
-    let t = epoch as libc::time_t;
-    // SAFETY: localtime_r fills `tm`; strftime writes at most buf.len() bytes.
-    unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&t, &mut tm).is_null() {
-            return epoch.to_string();
-        }
-        let mut buf = [0u8; 64];
-        let n = libc::strftime(buf.as_mut_ptr().cast(), buf.len(), c"%a %b %e %H:%M:%S %Y".as_ptr(), &tm);
-        String::from_utf8_lossy(&buf[..n]).into_owned()
-    }
-}
-
 /// `process-get-info [-v ASSOC] PID`: the documented five-line summary, or with `-v` an
 /// associative array with keys pid, cpu, memory, command, start_time, start_epoch,
 /// state, ppid, user, args.
@@ -91,7 +76,7 @@ pub fn get_info(sh: &mut Shell, args: &Args) -> Outcome {
     let mem = proc::rss_kb(pid).unwrap_or(0).to_string();
     let command = command_name(pid).unwrap_or_else(|| stat.comm.clone());
     let start_epoch = proc::start_epoch(&stat).unwrap_or(0);
-    let start = format_local_time(start_epoch);
+    let start = proc::format_local_time(start_epoch);
     if args.var().is_some() {
         let argv = proc::cmdline(pid).unwrap_or_default().join(" ");
         let user = std::fs::metadata(format!("/proc/{pid}"))

@@ -202,8 +202,7 @@ pub fn supervise(sh: &mut Shell, args: &Args) -> Outcome {
     if let Some(id) = pid_dir(sh).running(&name).map_err(to_failure)? {
         return Err(failed(format!("{name} is already running (PID {})", id.pid)));
     }
-    // SAFETY: getpid has no preconditions.
-    let me = Identity::of(unsafe { libc::getpid() }).ok_or_else(|| failed("cannot identify the supervising shell"))?;
+    let me = Identity::of(proc::current_pid()).ok_or_else(|| failed("cannot identify the supervising shell"))?;
     let signals = BlockedSignals::block(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP])
         .map_err(|e| failed(format!("cannot watch for signals: {e}")))?;
     // zsh's SIGCHLD handler reaps any child it sees (running event handlers can let it

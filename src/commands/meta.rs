@@ -20,7 +20,7 @@ type Check_ = Result<String, String>;
 
 /// `process-self-test`: checks what this machine gives the library, in the spec's format.
 pub fn self_test(sh: &mut Shell, _args: &Args) -> Outcome {
-    let me = unsafe { libc::getpid() };
+    let me = proc::current_pid();
     let mut tests: Vec<(&str, Box<dyn FnMut(&mut Shell) -> Check_>)> = vec![
         ("/proc availability", Box::new(|_| proc::stat(me).map(|_| String::new()).map_err(|e| e.to_string()))),
         (

@@ -179,8 +179,7 @@ pub fn sleep_interruptibly(sh: &mut Shell, d: std::time::Duration) -> bool {
             return true;
         }
         let ms = left.as_millis().clamp(1, 100) as i32;
-        // SAFETY: poll with no fds is a sleep that a signal interrupts (EINTR).
-        unsafe { libc::poll(std::ptr::null_mut(), 0, ms) };
+        process_facts::signalfd::nap(ms);
         if sh.interrupted() {
             return false;
         }

@@ -168,11 +168,9 @@ impl Csv {
         match self {
             Csv::File(f, _) => f.write_all(text.as_bytes()),
             Csv::Stdout => {
-                // zsh flushes C's stdout after every builtin, so nothing of ours is
-                // buffered there: writing to fd 1 directly keeps order and shows each
-                // sample at once, even into a pipe.
-                let mut out = std::mem::ManuallyDrop::new(unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(1) });
-                out.write_all(text.as_bytes())
+                // Through C's stdout, flushed at once: in order with the shell's own
+                // output, and each sample shows up at once, even into a pipe.
+                crate::zsh::print_now(text)
             }
         }
     }
@@ -204,7 +202,7 @@ struct Stops {
 
 impl Stops {
     fn block() -> Stops {
-        let set: Vec<i32> = STOP_SIGNALS.iter().copied().filter(|&s| !ignored(s)).collect();
+        let set: Vec<i32> = STOP_SIGNALS.iter().copied().filter(|&s| !process_facts::signal::is_ignored(s)).collect();
         let mut stops = Stops { set, guard: None };
         stops.rearm();
         stops
@@ -229,13 +227,6 @@ impl Stops {
     }
 }
 
-fn ignored(sig: i32) -> bool {
-    // SAFETY: a query only (no new action); `old` is a plain C struct.
-    unsafe {
-        let mut old: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
-    }
-}
 
 /// A call into the shell, made after the round's reading and writing is done.
 enum Call {
@@ -318,8 +309,7 @@ pub fn monitor(sh: &mut Shell, args: &Args) -> Outcome {
             // The signal was meant for this shell too: let it take its ordinary course now
             // that the monitor has finished cleanly (an interactive shell's Ctrl-C aborts
             // the command line, a trap runs, a script without one ends as it would have).
-            // SAFETY: raise has no preconditions.
-            unsafe { libc::raise(sig) };
+            process_facts::signal::raise(sig);
             Ok(128 + sig)
         }
         Ended::Interrupted => Ok(128 + libc::SIGINT),

@@ -9,7 +9,7 @@ const char *zp_header_version(void) { return ZSH_VERSION; }
 /* zsh flushes C's stdout after every builtin: writing through it keeps output in order
  * with the shell's own and correct inside $(...) and redirections. */
 void zp_stdout_write(const char *buf, size_t len) { fwrite(buf, 1, len, stdout); }
-void zp_stdout_flush(void) { fflush(stdout); }
+int zp_stdout_flush(void) { return fflush(stdout); }
 
 /* The signal mask zsh had when it entered the module's current builtin (see
  * zp_note_entry_mask): shell code the builtin calls runs with it. */

@@ -42,7 +42,7 @@ impl Shell {
         use std::io::Write;
         // stdout first, so a message printed after output appears after it.
         // SAFETY: flushing C's stdout has no preconditions.
-        unsafe { ffi::zp_stdout_flush() }
+        unsafe { ffi::zp_stdout_flush() };
         // One line, always: a newline or other control character in user input quoted
         // by the message (a name, an option) is shown escaped.
         let mut line = String::with_capacity(command.len() + message.len() + 2);
@@ -133,6 +133,19 @@ impl Shell {
         // SAFETY: plain read of zsh's global.
         unsafe { ffi::mypid as i32 }
     }
+}
+
+/// Writes to the shell's standard output and flushes it at once: for output that must
+/// show up while a long-running builtin (a monitor writing CSV to `-`) is still running.
+pub fn print_now(text: &str) -> std::io::Result<()> {
+    // SAFETY: the pointer and length describe `text`; fflush has no preconditions.
+    unsafe {
+        ffi::zp_stdout_write(text.as_ptr().cast(), text.len());
+        if ffi::zp_stdout_flush() != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// A zsh-allocated, metafied copy of `s` (NUL bytes cannot be passed to zsh: None).

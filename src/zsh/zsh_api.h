@@ -10,7 +10,7 @@
 /* Glue for the parts of zsh's API that are macros or need C's stdio (glue.c). */
 const char *zp_header_version(void);
 void zp_stdout_write(const char *buf, size_t len);
-void zp_stdout_flush(void);
+int zp_stdout_flush(void);
 int zp_call_function(char *name, char **args, int *status);
 void zp_note_entry_mask(void);
 int zp_errflag_interrupted(void);

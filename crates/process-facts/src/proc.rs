@@ -218,6 +218,32 @@ pub fn exe_name(pid: Pid) -> Option<String> {
     Some(name.strip_suffix(" (deleted)").unwrap_or(&name).to_string())
 }
 
+/// The real user ID of this process.
+pub fn current_uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
+
+/// This process's PID.
+pub fn current_pid() -> Pid {
+    std::process::id() as Pid
+}
+
+/// `ctime`-style local time: `Mon Nov  4 10:30:15 2025`.
+pub fn format_local_time(epoch: u64) -> String {
+    let t = epoch as libc::time_t;
+    // SAFETY: localtime_r fills `tm`; strftime writes at most buf.len() bytes.
+    unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&t, &mut tm).is_null() {
+            return epoch.to_string();
+        }
+        let mut buf = [0u8; 64];
+        let n = libc::strftime(buf.as_mut_ptr().cast(), buf.len(), c"%a %b %e %H:%M:%S %Y".as_ptr(), &tm);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+}
+
 pub fn page_size() -> u64 {
     static PAGE: OnceLock<u64> = OnceLock::new();
     // SAFETY: sysconf has no preconditions.

@@ -77,6 +77,21 @@ pub fn signal_name(n: i32) -> String {
     n.to_string()
 }
 
+/// True when this process ignores `sig` (SIG_IGN), as background jobs do with INT.
+pub fn is_ignored(sig: i32) -> bool {
+    // SAFETY: a query only (no new action); `old` is a plain C struct.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+/// Sends `sig` to this very thread, to take its ordinary course (or wait, if blocked).
+pub fn raise(sig: i32) {
+    // SAFETY: raise has no preconditions.
+    unsafe { libc::raise(sig) };
+}
+
 /// Sends `signal` to the process `id` names and to no other: through a pidfd when the
 /// kernel has them; otherwise `kill(2)` right after re-checking the start time (the
 /// window left is the one every pre-pidfd tool has).

@@ -58,6 +58,13 @@ impl Drop for BlockedSignals {
     }
 }
 
+/// Sleeps up to `ms` milliseconds; any signal the thread takes cuts it short (EINTR),
+/// which lets a caller look at Ctrl-C between naps.
+pub fn nap(ms: i32) {
+    // SAFETY: poll with no descriptors is a plain, interruptible sleep.
+    unsafe { libc::poll(std::ptr::null_mut(), 0, ms) };
+}
+
 /// What woke a [`wait`].
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Wake {
