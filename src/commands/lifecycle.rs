@@ -203,6 +203,7 @@ pub fn supervise(sh: &mut Shell, args: &Args) -> Outcome {
         return Err(failed(format!("{name} is already running (PID {})", id.pid)));
     }
     let me = Identity::of(proc::current_pid()).ok_or_else(|| failed("cannot identify the supervising shell"))?;
+    sh.keep_shell_signal_mask();
     let signals = BlockedSignals::block(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP])
         .map_err(|e| failed(format!("cannot watch for signals: {e}")))?;
     // zsh's SIGCHLD handler reaps any child it sees (running event handlers can let it

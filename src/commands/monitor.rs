@@ -299,6 +299,7 @@ pub fn monitor(sh: &mut Shell, args: &Args) -> Outcome {
         debug(sh, &msg);
     }
 
+    sh.keep_shell_signal_mask();
     let mut stops = Stops::block();
     let result = run(sh, &settings, &mut watches, csv.as_mut(), &mut stops);
     drop(stops); // the shell's signal mask as it was

@@ -11,14 +11,8 @@ const char *zp_header_version(void) { return ZSH_VERSION; }
 void zp_stdout_write(const char *buf, size_t len) { fwrite(buf, 1, len, stdout); }
 int zp_stdout_flush(void) { return fflush(stdout); }
 
-/* The signal mask zsh had when it entered the module's current builtin (see
- * zp_note_entry_mask): shell code the builtin calls runs with it. */
-static sigset_t zp_entry_mask;
-
-void zp_note_entry_mask(void) { sigprocmask(SIG_SETMASK, NULL, &zp_entry_mask); }
-
 /*
- * Signals the current builtin blocked for itself (a monitor or supervisor reads TERM,
+ * Signals a builtin blocked for itself (a monitor or supervisor reads TERM,
  * INT and HUP from a signalfd) are unblocked while shell code runs, so that commands a
  * handler starts do not inherit them blocked. One that arrives meanwhile must not kill
  * the shell halfway through (a supervisor would leave its service orphaned): it is
@@ -43,13 +37,14 @@ zp_defer_signal(int sig)
  * Returns 0 and the function's status in *status, or -1 when no such function exists.
  *
  * The call is isolated both ways:
- * - the function runs with the shell's own signal mask, not the builtin's (see above),
- *   and the builtin gets its mask back after;
+ * - with SHELL_MASK (the mask zsh had when it entered a builtin that then blocked
+ *   signals), the function runs with it, not the builtin's (see above); the builtin gets
+ *   its mask back after in any case;
  * - errexit and errreturn are off while it runs and a handler's error does not abort the
  *   builtin (a failing handler must not end the script that emitted the event); Ctrl-C
  *   is kept.
  */
-int zp_call_function(char *name, char **args, int *status)
+int zp_call_function(char *name, char **args, int *status, const sigset_t *shell_mask)
 {
     Shfunc shf = getshfunc(name);
     LinkList list;
@@ -69,11 +64,12 @@ int zp_call_function(char *name, char **args, int *status)
     for (i = 0; i < ZP_NDEFER; i++) {
 	int sig = zp_deferrable[i];
 	zp_deferred[i] = 0;
-	deferring[i] = sigismember(&builtin_mask, sig) && !sigismember(&zp_entry_mask, sig);
+	deferring[i] = shell_mask && sigismember(&builtin_mask, sig) && !sigismember(shell_mask, sig);
 	if (deferring[i])
 	    sigaction(sig, &defer, &previous[i]);
     }
-    sigprocmask(SIG_SETMASK, &zp_entry_mask, NULL);
+    if (shell_mask)
+	sigprocmask(SIG_SETMASK, shell_mask, NULL);
     opts[ERREXIT] = opts[ERRRETURN] = 0;
     list = znewlinklist();
     zaddlinknode(list, ztrdup(name));

@@ -15,6 +15,9 @@ use std::ptr;
 /// command can only reach zsh while zsh is running that command, on zsh's own thread.
 pub struct Shell {
     _not_send: std::marker::PhantomData<*const ()>,
+    /// The signal mask zsh had, kept by a builtin that is about to block signals for
+    /// itself: shell functions it calls run with this one.
+    shell_mask: Option<libc::sigset_t>,
 }
 
 /// A value a command hands back: printed, or assigned to the variable the caller named.
@@ -26,7 +29,7 @@ pub enum Value {
 
 impl Shell {
     pub(crate) fn new() -> Shell {
-        Shell { _not_send: std::marker::PhantomData }
+        Shell { _not_send: std::marker::PhantomData, shell_mask: None }
     }
 
     /// Writes to the shell's standard output (C's stdout, which zsh flushes after every
@@ -104,8 +107,10 @@ impl Shell {
         let mut owned: Vec<*mut c_char> = args.iter().filter_map(|a| zsh_string(a)).collect();
         owned.push(ptr::null_mut());
         let mut status: c_int = 0;
-        // SAFETY: zp_call_function copies every argument; we free our copies below.
-        let found = unsafe { ffi::zp_call_function(zname, owned.as_mut_ptr(), &mut status) };
+        let mask = self.shell_mask.as_ref().map_or(ptr::null(), |m| m as *const libc::sigset_t);
+        // SAFETY: zp_call_function copies every argument (we free our copies below) and
+        // only reads the mask.
+        let found = unsafe { ffi::zp_call_function(zname, owned.as_mut_ptr(), &mut status, mask.cast()) };
         unsafe {
             ffi::zsfree(zname);
             for p in owned.into_iter().filter(|p| !p.is_null()) {
@@ -113,6 +118,19 @@ impl Shell {
             }
         }
         (found == 0).then_some(status)
+    }
+
+    /// Keeps the current signal mask as the shell's own, before this builtin blocks
+    /// signals for itself (to read them from a signalfd): shell functions it calls then
+    /// run with the shell's mask, and a stop signal arriving meanwhile is held for the
+    /// builtin instead of killing the shell halfway (glue.c).
+    pub fn keep_shell_signal_mask(&mut self) {
+        // SAFETY: reads the mask into a local sigset_t.
+        unsafe {
+            let mut m: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_SETMASK, ptr::null(), &mut m);
+            self.shell_mask = Some(m);
+        }
     }
 
     /// True once the user has pressed Ctrl-C during this builtin (zsh's ERRFLAG_INT).

@@ -63,8 +63,6 @@ unsafe extern "C" fn dispatch(name: *mut c_char, argv: *mut *mut c_char, _ops: f
     // SAFETY: zsh passes the builtin's name and a NULL-terminated argv of metafied strings.
     // Builtin names are our own ASCII literals.
     let cmd_name = unsafe { CStr::from_ptr(name) }.to_str().unwrap_or("process");
-    // SAFETY: records the signal mask for the shell functions this builtin may call.
-    unsafe { ffi::zp_note_entry_mask() };
     guarded(cmd_name, || {
         let mut args = Vec::with_capacity(4);
         let mut p = argv;

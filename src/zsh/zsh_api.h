@@ -11,8 +11,7 @@
 const char *zp_header_version(void);
 void zp_stdout_write(const char *buf, size_t len);
 int zp_stdout_flush(void);
-int zp_call_function(char *name, char **args, int *status);
-void zp_note_entry_mask(void);
+int zp_call_function(char *name, char **args, int *status, const sigset_t *shell_mask);
 int zp_errflag_interrupted(void);
 void zp_errflag_clear_interrupt(void);
 void zp_queue_signals(void);
