@@ -471,3 +471,45 @@ fn term_during_a_handler_still_stops_the_service() {
     assert_eq!(out.stdout, "pid-file-gone\n", "{out:?}");
     assert!(wait_for(2 * SECOND, || pids_with_arg(&mark).is_empty()), "left running: {:?}", pids_with_arg(&mark));
 }
+
+/// A script's background job ignores INT: a Ctrl-C meant for another command must not end
+/// supervision (a blocked signal is queued even when ignored, so the supervisor must not
+/// block it).
+#[test]
+fn an_ignored_int_does_not_end_a_background_supervisor() {
+    let env = Env::new("sup-ignored-int");
+    let mark = marker(4292);
+    let _sweep = Sweep::new(&[&mark]);
+    let out = env.zsh(&format!(
+        "process-supervise svc 'sleep {mark}' --delay 0.1 &
+         sup=$!
+         for i in {{1..300}}; do process-check-pid-file svc && break; sleep 0.01; done
+         kill -INT $sup; sleep 0.3
+         process-exists $sup && print survived
+         process-check-pid-file svc && print service-running
+         process-stop svc --timeout 5; print st=$?"
+    ));
+    assert_eq!(out.stdout, "survived\nservice-running\nst=0\n", "{out:?}");
+}
+
+/// A supervisor started from another supervisor's event handler (it inherits the first
+/// one's SIGCHLD handler through the fork) restarts its own service like any other.
+#[test]
+fn a_supervisor_started_from_a_handler_restarts_its_service() {
+    let env = Env::new("sup-nested");
+    let dir = scratch("sup-nested");
+    let (outer, inner) = (marker(4293), marker(4294));
+    let _sweep = Sweep::new(&[&outer, &inner]);
+    let out = env.zsh(&format!(
+        "on_start() {{ [[ $1 == svc ]] && process-supervise inner 'sleep {inner}' --delay 0.1 &!; return 0 }}
+         process_start_functions=(on_start)
+         process-supervise svc 'sleep {outer}' --delay 0.1 &!
+         for i in {{1..300}}; do process-read-pid -v first inner 2>/dev/null && process-exists $first && break; sleep 0.01; done
+         kill -KILL $first
+         for i in {{1..300}}; do process-read-pid -v second inner 2>/dev/null && [[ $second != $first ]] && process-exists $second && break; sleep 0.01; done
+         [[ -n $second && $second != $first ]] && process-exists $second && print restarted
+         process-stop inner --timeout 5; process-stop svc --timeout 5; print done"
+    ));
+    let _ = dir;
+    assert_eq!(out.stdout, "restarted\ndone\n", "{out:?}");
+}

@@ -42,7 +42,8 @@ pub fn seconds(text: &str) -> Option<std::time::Duration> {
 
 /// An integer setting with a default, e.g. `PROCESS_DEFAULT_TIMEOUT`.
 pub fn number_setting(sh: &mut Shell, name: &str, default: f64) -> f64 {
-    setting(sh, name).and_then(|v| v.parse::<f64>().ok()).filter(|v| v.is_finite() && *v >= 0.0).unwrap_or(default)
+    // Below 1e9 (31 years), as `seconds` accepts: larger values make no Duration.
+    setting(sh, name).and_then(|v| v.parse::<f64>().ok()).filter(|v| v.is_finite() && *v >= 0.0 && *v < 1e9).unwrap_or(default)
 }
 
 pub fn debug(sh: &mut Shell) -> bool {

@@ -295,7 +295,16 @@ pub fn kill_tree(sh: &mut Shell, args: &Args) -> Outcome {
     freeze(root, &mut frozen);
     let mut order = Vec::new();
     for _ in 0..100 {
-        let table = tree::ProcessTable::snapshot().map_err(|e| failed(format!("cannot read /proc: {e}")))?;
+        let table = match tree::ProcessTable::snapshot() {
+            Ok(t) => t,
+            Err(e) => {
+                // Never leave what is already frozen stopped.
+                for id in &frozen {
+                    let _ = signal::send(*id, libc::SIGCONT);
+                }
+                return Err(failed(format!("cannot read /proc: {e}")));
+            }
+        };
         order = table.descendants_deepest_first(pid);
         let before = frozen.len();
         for &p in order.iter().rev() {

@@ -204,8 +204,12 @@ pub fn supervise(sh: &mut Shell, args: &Args) -> Outcome {
     }
     let me = Identity::of(proc::current_pid()).ok_or_else(|| failed("cannot identify the supervising shell"))?;
     sh.keep_shell_signal_mask();
-    let signals = BlockedSignals::block(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP])
-        .map_err(|e| failed(format!("cannot watch for signals: {e}")))?;
+    // The stop signals, except those this shell ignores (a script's background job ignores
+    // INT, an interactive shell TERM): a blocked signal is queued even when ignored, and a
+    // Ctrl-C meant for another command must not end supervision.
+    let stop_signals: Vec<i32> =
+        [libc::SIGTERM, libc::SIGINT, libc::SIGHUP].into_iter().filter(|&s| !process_facts::signal::is_ignored(s)).collect();
+    let signals = BlockedSignals::block(&stop_signals).map_err(|e| failed(format!("cannot watch for signals: {e}")))?;
     // zsh's SIGCHLD handler reaps any child it sees (running event handlers can let it
     // run): keep it away from the service so that we reap it and learn its exit status.
     // Pending SIGCHLDs reach zsh when supervision ends.

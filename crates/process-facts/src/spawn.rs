@@ -183,7 +183,8 @@ extern "C" fn reap_first_handler(sig: libc::c_int, info: *mut libc::siginfo_t, c
         }
         *libc::__errno_location() = errno;
         let prev = (*std::ptr::addr_of!(PREVIOUS)).assume_init_ref();
-        if prev.sa_sigaction == libc::SIG_DFL || prev.sa_sigaction == libc::SIG_IGN {
+        let me = reap_first_handler as extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) as usize;
+        if prev.sa_sigaction == libc::SIG_DFL || prev.sa_sigaction == libc::SIG_IGN || prev.sa_sigaction == me {
             return;
         }
         if prev.sa_flags & libc::SA_SIGINFO != 0 {
@@ -202,7 +203,12 @@ impl ReapFirst {
         unsafe {
             let mut previous: libc::sigaction = std::mem::zeroed();
             libc::sigaction(libc::SIGCHLD, std::ptr::null(), &mut previous);
-            (*std::ptr::addr_of_mut!(PREVIOUS)).write(previous);
+            // Already ours (a supervisor started from another one's event handler, in the
+            // same process or a fork of it): PREVIOUS still holds the shell's handler, and
+            // recording ours there would make the handler call itself forever.
+            if previous.sa_sigaction != reap_first_handler as extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) as usize {
+                (*std::ptr::addr_of_mut!(PREVIOUS)).write(previous);
+            }
             let mut ours: libc::sigaction = previous;
             ours.sa_sigaction = reap_first_handler as extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) as usize;
             ours.sa_flags = (previous.sa_flags | libc::SA_SIGINFO) & !libc::SA_RESETHAND;
