@@ -40,6 +40,19 @@ pub fn seconds(text: &str) -> Option<std::time::Duration> {
     (v.is_finite() && v >= 0.0 && v < 1e9 && !text.starts_with('+')).then(|| std::time::Duration::from_secs_f64(v))
 }
 
+/// The value of `--OPTION SECONDS`, or `default` when the option is absent.
+pub fn seconds_option(args: &super::Args, opt: &str, default: std::time::Duration) -> Result<std::time::Duration, super::Failure> {
+    match args.value(opt) {
+        Some(t) => seconds(t).ok_or_else(|| super::usage(format!("invalid {opt} '{t}': expected seconds, e.g. 5 or 0.5"))),
+        None => Ok(default),
+    }
+}
+
+/// A number of seconds from a `$PROCESS_*` setting, with a default.
+pub fn setting_seconds(sh: &mut Shell, name: &str, default: f64) -> std::time::Duration {
+    std::time::Duration::from_secs_f64(number_setting(sh, name, default))
+}
+
 /// An integer setting with a default, e.g. `PROCESS_DEFAULT_TIMEOUT`.
 pub fn number_setting(sh: &mut Shell, name: &str, default: f64) -> f64 {
     // Below 1e9 (31 years), as `seconds` accepts: larger values make no Duration.

@@ -3,7 +3,7 @@
 //! to PID 0, 1, a negative PID, or the calling shell.
 
 use super::config::{self, pid_dir};
-use super::events;
+use super::events::{self, debug};
 use super::pidfiles::to_failure;
 use super::{failed, put, usage, Args, Failure, OptSpec, Outcome, STATUS_INTERRUPTED, STATUS_NO, STATUS_OK};
 use process_facts::pidfd::{PidFd, WaitOutcome};
@@ -107,10 +107,8 @@ pub enum Stopped {
 }
 
 pub fn timeout_option(sh: &mut Shell, args: &Args) -> Result<Duration, Failure> {
-    match args.value("--timeout") {
-        Some(t) => config::seconds(t).ok_or_else(|| usage(format!("invalid --timeout '{t}': expected seconds, e.g. 10 or 0.5"))),
-        None => Ok(Duration::from_secs_f64(config::number_setting(sh, "PROCESS_DEFAULT_TIMEOUT", 10.0))),
-    }
+    let default = config::setting_seconds(sh, "PROCESS_DEFAULT_TIMEOUT", 10.0);
+    config::seconds_option(args, "--timeout", default)
 }
 
 /// Waits for the process behind `fd` to exit; Err(130) when the user pressed Ctrl-C.
@@ -340,11 +338,5 @@ pub fn kill_tree(sh: &mut Shell, args: &Args) -> Outcome {
     match failures.first() {
         None => Ok(STATUS_OK),
         Some(first) => Err(failed(format!("{} of {} processes not signalled: {first}", failures.len(), ids.len()))),
-    }
-}
-
-fn debug(sh: &mut Shell, msg: &str) {
-    if config::debug(sh) {
-        sh.warn("[DEBUG] _process", msg);
     }
 }

@@ -12,6 +12,16 @@ pub const DIED: &str = "process.died";
 pub const MONITOR: &str = "process.monitor";
 pub const ALERT: &str = "process.alert";
 
+/// A debug line through `_log` (or the shim's fallback) when `$PROCESS_DEBUG` is true.
+pub fn debug(sh: &mut Shell, message: &str) {
+    if !super::config::debug(sh) {
+        return;
+    }
+    if sh.call_function("_process-log", &["debug", message]).is_none() {
+        eprintln!("[DEBUG] {message}");
+    }
+}
+
 pub fn emit(sh: &mut Shell, event: &str, payload: &[&str]) {
     let mut args = Vec::with_capacity(payload.len() + 1);
     args.push(event);

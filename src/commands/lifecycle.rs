@@ -42,17 +42,6 @@ struct Launched {
     log: PathBuf,
 }
 
-fn seconds_option(args: &Args, opt: &str, default: Duration) -> Result<Duration, Failure> {
-    match args.value(opt) {
-        Some(t) => config::seconds(t).ok_or_else(|| usage(format!("invalid {opt} '{t}': expected seconds, e.g. 5 or 0.5"))),
-        None => Ok(default),
-    }
-}
-
-fn setting_seconds(sh: &mut Shell, name: &str, default: f64) -> Duration {
-    Duration::from_secs_f64(config::number_setting(sh, name, default))
-}
-
 /// The log of NAME, in a private directory.
 fn log_path(sh: &mut Shell, name: &str) -> Result<PathBuf, Failure> {
     let dir = config::log_dir(sh);
@@ -148,7 +137,7 @@ fn start_service(sh: &mut Shell, name: &str, command: &str, wait: Duration) -> R
 /// `process-start [-v VAR] [--wait S] NAME COMMAND`: prints the new PID.
 pub fn start(sh: &mut Shell, args: &Args) -> Outcome {
     let name = name_operand(args, 0)?;
-    let wait = seconds_option(args, "--wait", DEFAULT_STARTUP_WAIT)?;
+    let wait = config::seconds_option(args, "--wait", DEFAULT_STARTUP_WAIT)?;
     if let Some(id) = pid_dir(sh).running(&name).map_err(to_failure)? {
         return Err(failed(format!("{name} is already running (PID {})", id.pid)));
     }
@@ -165,8 +154,8 @@ pub fn start(sh: &mut Shell, args: &Args) -> Outcome {
 pub fn restart(sh: &mut Shell, args: &Args) -> Outcome {
     let name = name_operand(args, 0)?;
     let timeout = timeout_option(sh, args)?;
-    let delay = seconds_option(args, "--delay", Duration::from_secs(1))?;
-    let wait = seconds_option(args, "--wait", DEFAULT_STARTUP_WAIT)?;
+    let delay = config::seconds_option(args, "--delay", Duration::from_secs(1))?;
+    let wait = config::seconds_option(args, "--wait", DEFAULT_STARTUP_WAIT)?;
     if let Ok(target) = resolve(sh, &name)? {
         stop_target(sh, &target, timeout, true)?;
         if !sleep_interruptibly(sh, delay) {
@@ -194,10 +183,10 @@ pub fn supervise(sh: &mut Shell, args: &Args) -> Outcome {
         Some(v) => v.parse::<u32>().map_err(|_| usage(format!("invalid --max-restarts '{v}': expected a whole number")))?,
         None => config::number_setting(sh, "PROCESS_MAX_RESTARTS", 3.0) as u32,
     };
-    let default_window = setting_seconds(sh, "PROCESS_RESTART_WINDOW", 60.0);
-    let window = seconds_option(args, "--window", default_window)?;
-    let default_delay = setting_seconds(sh, "PROCESS_RESTART_DELAY", 5.0);
-    let delay = seconds_option(args, "--delay", default_delay)?;
+    let default_window = config::setting_seconds(sh, "PROCESS_RESTART_WINDOW", 60.0);
+    let window = config::seconds_option(args, "--window", default_window)?;
+    let default_delay = config::setting_seconds(sh, "PROCESS_RESTART_DELAY", 5.0);
+    let delay = config::seconds_option(args, "--delay", default_delay)?;
     let stop_timeout = timeout_option(sh, args)?;
     if let Some(id) = pid_dir(sh).running(&name).map_err(to_failure)? {
         return Err(failed(format!("{name} is already running (PID {})", id.pid)));

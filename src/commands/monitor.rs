@@ -9,7 +9,7 @@
 
 use super::config;
 use super::control::{resolve, Target};
-use super::events::{self, emit};
+use super::events::{self, debug, emit};
 use super::{failed, usage, Args, Failure, OptSpec, Outcome, STATUS_OK};
 use crate::zsh::Shell;
 use process_facts::cpu::format_percent;
@@ -232,16 +232,6 @@ impl Stops {
 enum Call {
     Emit(&'static str, Vec<String>),
     Debug(String),
-}
-
-/// A debug line through `_log` (or the shim's fallback) when `$PROCESS_DEBUG` is true.
-pub fn debug(sh: &mut Shell, message: &str) {
-    if !config::debug(sh) {
-        return;
-    }
-    if sh.call_function("_process-log", &["debug", message]).is_none() {
-        eprintln!("[DEBUG] {message}");
-    }
 }
 
 fn ms_ceil(d: Duration) -> i32 {

@@ -34,13 +34,17 @@ pub struct Sampler {
     seen: HashMap<Identity, Entry>,
 }
 
-fn percent(from: Sample, to: Sample) -> f64 {
-    let wall = to.at.duration_since(from.at).as_secs_f64();
-    if wall <= 0.0 {
+/// CPU use in percent of one core: `ticks` of CPU time (at `hz` a second) over `wall`.
+pub fn percent_of(ticks: u64, wall: Duration, hz: u64) -> f64 {
+    let secs = wall.as_secs_f64();
+    if secs <= 0.0 || hz == 0 {
         return 0.0;
     }
-    let cpu = to.ticks.saturating_sub(from.ticks) as f64 / proc::clock_ticks() as f64;
-    100.0 * cpu / wall
+    100.0 * ticks as f64 / hz as f64 / secs
+}
+
+fn percent(from: Sample, to: Sample) -> f64 {
+    percent_of(to.ticks.saturating_sub(from.ticks), to.at.duration_since(from.at), proc::clock_ticks())
 }
 
 fn sample(pid: Pid) -> Option<(Identity, Sample)> {

@@ -3,6 +3,7 @@
 //! readings, threshold alarms (N consecutive samples, then re-arm below the threshold),
 //! and the CSV rows of a resource history.
 
+use crate::cpu::percent_of as percent;
 use crate::proc::{self, Identity};
 use crate::Pid;
 use std::time::{Duration, Instant};
@@ -76,13 +77,6 @@ pub fn cpu_between(earlier: &Reading, later: &Reading) -> f64 {
     percent(later.ticks.saturating_sub(earlier.ticks), later.at.saturating_duration_since(earlier.at), proc::clock_ticks())
 }
 
-fn percent(ticks: u64, wall: Duration, hz: u64) -> f64 {
-    let secs = wall.as_secs_f64();
-    if secs <= 0.0 || hz == 0 {
-        return 0.0;
-    }
-    100.0 * ticks as f64 / hz as f64 / secs
-}
 
 /// When an alarm speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
