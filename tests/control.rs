@@ -267,8 +267,8 @@ fn reused_pid_case(sidecar: impl Fn(u32, u64, &str) -> String, tag: &str) {
     let pid_dir = std::path::PathBuf::from(out.stdout.trim());
     let idfile = pid_dir.join(".svc.id");
     let recorded = read_text(&idfile);
-    let boot = recorded.split_whitespace().nth(2).expect("identity file: PID START BOOT").to_string();
-    assert_eq!(recorded, format!("{pid} {} {boot}\n", id.start), "the identity file's format changed");
+    let (_, _, boot) = parse_identity_record(&recorded).expect("identity file: pid, start, boot");
+    assert_eq!(recorded, identity_record(pid, id.start, &boot), "the identity file's format changed");
     std::fs::write(&idfile, sidecar(pid, id.start, &boot)).unwrap();
     let out = env.zsh(
         "process-signal svc HUP; print signal=$?
@@ -284,7 +284,7 @@ fn reused_pid_case(sidecar: impl Fn(u32, u64, &str) -> String, tag: &str) {
 
 #[test]
 fn a_reused_pid_is_not_signalled() {
-    reused_pid_case(|pid, start, boot| format!("{pid} {} {boot}\n", start.saturating_sub(1)), "reused");
+    reused_pid_case(|pid, start, boot| identity_record(pid, start.saturating_sub(1), boot), "reused");
 }
 
 /// After a reboot PIDs start again from 1, so a PID file kept on disk (PROCESS_PID_DIR
@@ -292,7 +292,7 @@ fn a_reused_pid_is_not_signalled() {
 /// proof that it is stale.
 #[test]
 fn a_pid_recorded_in_another_boot_is_not_signalled() {
-    reused_pid_case(|pid, start, _| format!("{pid} {start} 00000000-0000-0000-0000-000000000000\n"), "reused-boot");
+    reused_pid_case(|pid, start, _| identity_record(pid, start, "00000000-0000-0000-0000-000000000000"), "reused-boot");
 }
 
 /// Drives an interactive zsh under a pseudo-terminal (python3's pty module): runs

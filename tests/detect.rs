@@ -200,11 +200,11 @@ fn world_readable(env: &Env) {
     use std::os::unix::fs::PermissionsExt;
     let set = |p: &std::path::Path, mode| std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
     let pre = prefix();
-    for d in [pre.to_path_buf(), pre.join("bin"), pre.join("lib"), pre.join("lib/zsh-process")] {
+    for d in [pre.to_path_buf(), pre.join("bin"), pre.join("lib"), pre.join("lib/zsh_process")] {
         set(&d, 0o755);
     }
     set(&pre.join("bin/_process"), 0o755);
-    set(&pre.join("lib/zsh-process/process.so"), 0o755);
+    set(&pre.join("lib/zsh_process/process.so"), 0o755);
     set(&env.root, 0o755);
     for d in ["home", "run", "state"] {
         set(&env.root.join(d), 0o777);

@@ -372,7 +372,7 @@ cleanup_stuck_processes; print st=$?
     );
     let out = env.zsh(&script);
     let pid = listener.pid();
-    assert!(out.stdout.starts_with(&format!("PID: ")) && out.stdout.contains(&format!("{pid}\n")), "process-get-info: {out:?}");
+    assert!(out.stdout.starts_with("PID: ") && out.stdout.contains(&format!("{pid}\n")), "process-get-info: {out:?}");
     assert!(out.stdout.ends_with("st=0\n"), "{out:?}");
     assert_eq!(
         out.stderr,

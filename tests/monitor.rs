@@ -2,7 +2,7 @@
 //! policy, death noticed at once, CSV history, stop signals, bad input.
 
 mod common;
-use common::{Env, Proc};
+use common::*;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Stdio};
@@ -494,7 +494,9 @@ fn a_stop_signal_takes_its_course_in_the_shell_after_the_monitor_ends() {
 /// blocks CHLD and WINCH for a moment while it forks a command such as that grep).
 fn stop_signals_unblocked(mask: &str) -> bool {
     let bits = u64::from_str_radix(mask.trim(), 16).unwrap_or(u64::MAX);
-    bits & ((1 << (1 - 1)) | (1 << (2 - 1)) | (1 << (15 - 1))) == 0
+    // Signal N is bit N - 1: HUP (1), INT (2), TERM (15).
+    let stop_bits: u64 = [1u32, 2, 15].iter().map(|n| 1u64 << (n - 1)).sum();
+    bits & stop_bits == 0
 }
 
 fn send_signal(pid: u32, sig: &str) {
@@ -528,9 +530,8 @@ fn a_reused_pid_in_a_pid_file_is_not_monitored() {
     // The identity beside the PID file now says another process had that PID.
     let id = env.pid_dir().join(".svc.id");
     let text = std::fs::read_to_string(&id).unwrap();
-    let f: Vec<&str> = text.split_whitespace().collect();
-    let starttime: u64 = f[1].parse().unwrap();
-    std::fs::write(&id, format!("{} {} {}\n", f[0], starttime + 7, f[2])).unwrap();
+    let (pid, starttime, boot) = parse_identity_record(&text).unwrap();
+    std::fs::write(&id, identity_record(pid, starttime + 7, &boot)).unwrap();
     let out = env.zsh("process-monitor svc --count 1 --interval 0.1");
     assert_eq!(out.status, 1, "{out:?}");
     assert!(out.stderr.contains("not running: svc"), "{out:?}");

@@ -39,7 +39,7 @@ fn write_read_check_remove_on_a_live_then_dead_process() {
     // The PID file is one number and a newline; its identity sits beside it; nothing else.
     assert_eq!(fs::read_to_string(dir.join("web.pid")).unwrap(), format!("{pid}\n"));
     assert_eq!(listing(&dir), [".web.id", "web.pid"]);
-    assert_eq!(fs::read_to_string(dir.join(".web.id")).unwrap(), format!("{pid} {} {}\n", start_ticks(pid), boot_id()));
+    assert_eq!(fs::read_to_string(dir.join(".web.id")).unwrap(), identity_record(pid, start_ticks(pid), &boot_id()));
     assert_eq!(fs::metadata(&dir).unwrap().permissions().mode() & 0o7777, 0o700);
 
     // The process dies: the file is stale; check says so and removes it (and its identity).
@@ -133,11 +133,11 @@ fn empty_garbage_and_dead_files_are_stale_and_removed_by_check() {
     for (name, text) in &files {
         fs::write(dir.join(format!("{name}.pid")), text).unwrap();
     }
-    let out = env.zsh(&format!(
+    let out = env.zsh(
         "for n in empty junk neg zero huge; do process-read-pid $n; print -n \"r$? \"; done; print
          process-read-pid dead; process-read-pid foreign
-         for n in empty junk neg zero huge dead foreign spaces; do process-check-pid-file $n; print -n \"c$? \"; done; print"
-    ));
+         for n in empty junk neg zero huge dead foreign spaces; do process-check-pid-file $n; print -n \"c$? \"; done; print",
+    );
     assert_eq!(out.stdout, format!("r1 r1 r1 r1 r1 \n{dead}\n{}\nc1 c1 c1 c1 c1 c1 c0 c0 \n", live.pid()), "{out:?}");
     assert_eq!(out.stderr, "");
     assert_eq!(listing(&dir), ["foreign.pid", "spaces.pid"]);
@@ -151,10 +151,10 @@ fn a_reused_pid_is_not_the_process_the_file_named() {
     assert_eq!(env.zsh(&format!("process-write-pid svc {pid}; process-write-pid other-boot {pid}")).status, 0);
     let dir = env.pid_dir();
     // Same PID, different start time: what a reused PID looks like in the identity file.
-    fs::write(dir.join(".svc.id"), format!("{pid} {} {}\n", start_ticks(pid) + 1, boot_id())).unwrap();
+    fs::write(dir.join(".svc.id"), identity_record(pid, start_ticks(pid) + 1, &boot_id())).unwrap();
     // An identity recorded in another boot: that process is gone, whoever holds the PID
     // now (after a reboot low PIDs are handed out again at once).
-    fs::write(dir.join(".other-boot.id"), format!("{pid} {} 00000000-0000-0000-0000-000000000000\n", start_ticks(pid))).unwrap();
+    fs::write(dir.join(".other-boot.id"), identity_record(pid, start_ticks(pid), "00000000-0000-0000-0000-000000000000")).unwrap();
     let out = env.zsh(&format!(
         "process-exists {pid}; print e=$?
          process-check-pid-file svc; print c=$?
@@ -250,7 +250,7 @@ fn refuses_a_pid_directory_others_can_write_to() {
     assert_eq!(out.stdout, "");
     let lines: Vec<&str> = out.stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{out:?}");
-    assert!(lines[0].starts_with("process-write-pid: ") && lines[0].contains("writable by others"), "{out:?}");
+    assert!(lines[0].starts_with("process-write-pid: ") && lines[0].contains("writable by other users"), "{out:?}");
     assert_eq!(listing(&shared), Vec::<String>::new());
 }
 

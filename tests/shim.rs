@@ -26,7 +26,7 @@ const COMMANDS: &[&str] = &[
 
 #[test]
 fn every_command_is_a_real_builtin() {
-    let out = zsh(&format!("whence -w {}; zmodload -e process && print loaded", COMMANDS.join(" ")));
+    let out = zsh(&format!("whence -w {}; zmodload -e zsh_process/process && print loaded", COMMANDS.join(" ")));
     let want: String = COMMANDS.iter().map(|c| format!("{c}: builtin\n")).collect::<String>() + "loaded\n";
     assert_eq!(out.stdout, want, "{out:?}");
     assert_eq!(out.stderr, "");
@@ -60,7 +60,7 @@ fn sourcing_twice_is_harmless() {
          source \"$(which _process)\"; print s=$?
          print -r -- $PROCESS_DEFAULT_TIMEOUT $PROCESS_MONITOR_INTERVAL
          print -r -- ${{#${{(M)module_path:#*zsh-process*}}}}
-         zmodload | grep -c '^process$'
+         zmodload | grep -c '^zsh_process/process$'
          process-exists {}; print s=$?",
         p.pid()
     ));
@@ -270,11 +270,11 @@ fn path_helpers() {
 fn broken_prefix(tag: &str, so: Option<&[u8]>) -> PathBuf {
     let p = scratch(tag);
     fs::create_dir_all(p.join("bin")).unwrap();
-    fs::create_dir_all(p.join("lib/zsh-process")).unwrap();
+    fs::create_dir_all(p.join("lib/zsh_process")).unwrap();
     fs::copy(repo_root().join("zsh/_process"), p.join("bin/_process")).unwrap();
     fs::set_permissions(p.join("bin/_process"), fs::Permissions::from_mode(0o755)).unwrap();
     if let Some(bytes) = so {
-        fs::write(p.join("lib/zsh-process/process.so"), bytes).unwrap();
+        fs::write(p.join("lib/zsh_process/process.so"), bytes).unwrap();
     }
     p
 }
@@ -285,7 +285,7 @@ fn source_from(prefix: &Path) -> Output {
     let env = Env::new("broken");
     let mut c = env.command_with(
         "zsh",
-        &["-f", "-c", "source \"$(which _process)\"; print -r -- rc=$?; print -r -- alive; whence -w process-exists; zmodload -e process || print not-loaded"],
+        &["-f", "-c", "source \"$(which _process)\"; print -r -- rc=$?; print -r -- alive; whence -w process-exists; zmodload -e zsh_process/process || print not-loaded"],
     );
     c.env("PATH", format!("{}/bin:/usr/bin:/bin", prefix.display()));
     Env::output_of(c)

@@ -1,8 +1,9 @@
 //! Argument parsing shared by every command: options may come before or after the
 //! operands (the spec writes `process-stop NAME --timeout 30`), `--` ends them, and a
-//! negative number is an operand (to be refused as a PID), not an option.
+//! negative number is an operand (to be refused as a PID), not an option. Operands are
+//! bytes, as zsh passes them; options and their values are text.
 
-use super::{usage, Failure};
+use super::outcome::{usage, Failure};
 
 /// Which options a command takes. `-v NAME` is listed where the command returns a value.
 pub struct OptSpec {
@@ -17,26 +18,31 @@ pub struct OptSpec {
 }
 
 pub struct Args {
-    pub operands: Vec<String>,
+    operands: Vec<Vec<u8>>,
     values: Vec<(&'static str, String)>,
     flags: Vec<&'static str>,
 }
 
+fn text(arg: Vec<u8>, what: &str) -> Result<String, Failure> {
+    String::from_utf8(arg).map_err(|e| usage(format!("{what} '{}' is not valid UTF-8", String::from_utf8_lossy(e.as_bytes()))))
+}
+
 impl Args {
-    pub fn parse(_cmd: &str, argv: Vec<String>, spec: &OptSpec) -> Result<Args, Failure> {
+    pub fn parse(argv: Vec<Vec<u8>>, spec: &OptSpec) -> Result<Args, Failure> {
         let mut args = Args { operands: Vec::new(), values: Vec::new(), flags: Vec::new() };
         let mut it = argv.into_iter();
         let mut options_done = false;
         while let Some(arg) = it.next() {
-            let is_option = !options_done && arg.starts_with('-') && arg.len() > 1 && !arg[1..].bytes().all(|b| b.is_ascii_digit());
+            let is_option = !options_done && arg.first() == Some(&b'-') && arg.len() > 1 && !arg[1..].iter().all(u8::is_ascii_digit);
             if !is_option {
                 args.operands.push(arg);
                 continue;
             }
-            if arg == "--" {
+            if arg == b"--" {
                 options_done = true;
                 continue;
             }
+            let arg = text(arg, "option")?;
             let (name, inline) = match arg.split_once('=') {
                 Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
                 _ => (arg.as_str(), None),
@@ -44,7 +50,7 @@ impl Args {
             if let Some(&opt) = spec.valued.iter().find(|o| **o == name) {
                 let value = match inline {
                     Some(v) => v,
-                    None => it.next().ok_or_else(|| usage(format!("option {opt} needs a value")))?,
+                    None => text(it.next().ok_or_else(|| usage(format!("option {opt} needs a value")))?, "the value of an option")?,
                 };
                 if opt == "-v" && !is_identifier(&value) {
                     return Err(usage(format!("invalid variable name '{value}' for -v")));
@@ -69,7 +75,8 @@ impl Args {
                 s if s.is_empty() => "it takes no arguments".to_string(),
                 s => format!("usage: {s}"),
             };
-            return Err(usage(format!("unexpected argument '{}' ({usage_text})", args.operands[spec.max])));
+            let extra = String::from_utf8_lossy(&args.operands[spec.max]).into_owned();
+            return Err(usage(format!("unexpected argument '{extra}' ({usage_text})")));
         }
         Ok(args)
     }
@@ -87,8 +94,19 @@ impl Args {
         self.value("-v")
     }
 
-    pub fn operand(&self, i: usize) -> &str {
-        self.operands.get(i).map(String::as_str).unwrap_or("")
+    /// Operand `i` as bytes ("" when absent).
+    pub fn bytes(&self, i: usize) -> &[u8] {
+        self.operands.get(i).map(Vec::as_slice).unwrap_or(b"")
+    }
+
+    /// Operand `i` as text: a usage error when it is not UTF-8 (a service name, a PID, a
+    /// signal name must be).
+    pub fn text(&self, i: usize) -> Result<&str, Failure> {
+        std::str::from_utf8(self.bytes(i)).map_err(|_| usage(format!("'{}' is not valid UTF-8", String::from_utf8_lossy(self.bytes(i)))))
+    }
+
+    pub fn count(&self) -> usize {
+        self.operands.len()
     }
 }
 
@@ -110,4 +128,14 @@ fn synopsis(spec: &OptSpec) -> String {
 fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl Args {
+    /// The value of `--OPTION SECONDS` (`5`, `0.5`), or `default` when it is absent.
+    pub fn seconds(&self, opt: &str, default: std::time::Duration) -> Result<std::time::Duration, Failure> {
+        match self.value(opt) {
+            Some(t) => super::settings::seconds(t).ok_or_else(|| usage(format!("invalid {opt} '{t}': expected seconds, e.g. 5 or 0.5"))),
+            None => Ok(default),
+        }
+    }
 }

@@ -1,21 +1,21 @@
-//! Control: process-signal, process-get-children (and, with the lifecycle work,
-//! stopping and trees). Every signal goes through [`send`]: to one process identity, never
-//! to PID 0, 1, a negative PID, or the calling shell.
+//! Control: process-signal, process-stop, process-get-children, process-kill-tree. Every
+//! signal goes through [`send`] or a pidfd taken for one identity: never PID 0, 1, a
+//! negative PID, or the calling shell.
 
-use super::config::{self, pid_dir};
-use super::events::{self, debug};
-use super::pidfiles::to_failure;
-use super::{failed, put, usage, Args, Failure, OptSpec, Outcome, STATUS_INTERRUPTED, STATUS_NO, STATUS_OK};
-use process_facts::pidfd::{PidFd, WaitOutcome};
-use std::time::{Duration, Instant};
-use crate::zsh::{Shell, Value};
+use super::events;
+use super::pidfiles::name_operand;
+use super::{failed, usage, Args, Context, Exit, Failure, OptSpec, Outcome};
+use crate::zsh::Value;
 use process_facts::pid::looks_like_pid;
-use process_facts::pidfile::validate_name;
+use process_facts::pidfd::PidFd;
 use process_facts::signal::{self, parse_signal, signal_name};
 use process_facts::{parse_pid, tree, Identity, Pid};
+use std::time::{Duration, Instant};
 
 pub const SIGNAL: OptSpec = OptSpec { valued: &[], flags: &[], operands: &["name_or_pid", "signal"], min: 2, max: 2 };
 pub const CHILDREN: OptSpec = OptSpec { valued: &["-v"], flags: &[], operands: &["pid"], min: 1, max: 1 };
+pub const STOP: OptSpec = OptSpec { valued: &["--timeout"], flags: &["--force"], operands: &["name_or_pid"], min: 1, max: 1 };
+pub const KILL_TREE: OptSpec = OptSpec { valued: &["--signal"], flags: &[], operands: &["pid"], min: 1, max: 1 };
 
 /// A process the user named, by PID or by the name of its PID file.
 pub struct Target {
@@ -32,32 +32,32 @@ impl Target {
 }
 
 /// Resolves `name_or_pid`: all digits is a PID (it must be alive), anything else is a
-/// service name whose PID file must name a live process (the one recorded there).
-pub fn resolve(sh: &mut Shell, text: &str) -> Result<Result<Target, String>, Failure> {
+/// service name whose PID file must name a live process (the one recorded there). The
+/// inner Err says why there is no such process.
+pub fn resolve(cx: &mut Context, text: &str) -> Result<Result<Target, String>, Failure> {
     if looks_like_pid(text) || text.starts_with('-') {
         let pid = parse_pid(text).map_err(|e| usage(e.to_string()))?;
         return Ok(Identity::of(pid).map(|id| Target { id, name: None }).ok_or_else(|| format!("no such process: {pid}")));
     }
-    validate_name(text).map_err(to_failure)?;
-    let running = pid_dir(sh).running(text).map_err(to_failure)?;
+    process_facts::store::validate_name(text)?;
+    let running = cx.settings().pid_files().running(text, cx)?;
     Ok(running.map(|id| Target { id, name: Some(text.to_string()) }).ok_or_else(|| format!("not running: {text} (no live process in its PID file)")))
 }
 
 /// Refuses the processes no command of this library may signal by accident.
-pub fn refuse_protected(sh: &mut Shell, pid: Pid) -> Result<(), Failure> {
-    let me = process_facts::proc::current_pid();
+pub fn refuse_protected(cx: &mut Context, pid: Pid) -> Result<(), Failure> {
     if pid <= 1 {
         return Err(failed(format!("refusing to signal PID {pid} (init)")));
     }
-    if pid == me || pid == sh.shell_pid() {
+    if pid == process_facts::proc::current_pid() || pid == cx.sh.shell_pid() {
         return Err(failed(format!("refusing to signal the calling shell (PID {pid}); use zsh's kill for that")));
     }
     Ok(())
 }
 
 /// Sends `sig` to exactly the process `id`, after the protection checks.
-pub fn send(sh: &mut Shell, id: Identity, sig: i32) -> Result<(), Failure> {
-    refuse_protected(sh, id.pid)?;
+pub fn send(cx: &mut Context, id: Identity, sig: i32) -> Result<(), Failure> {
+    refuse_protected(cx, id.pid)?;
     signal::send(id, sig).map_err(|e| {
         let why = match e.raw_os_error() {
             Some(libc::ESRCH) => "no such process".to_string(),
@@ -69,31 +69,26 @@ pub fn send(sh: &mut Shell, id: Identity, sig: i32) -> Result<(), Failure> {
 }
 
 /// `process-signal NAME_OR_PID SIGNAL`
-pub fn signal(sh: &mut Shell, args: &Args) -> Outcome {
-    let sig = parse_signal(args.operand(1)).map_err(|e| usage(e.to_string()))?;
-    let target = resolve(sh, args.operand(0))?.map_err(failed)?;
-    send(sh, target.id, sig)?;
-    Ok(STATUS_OK)
+pub fn signal(cx: &mut Context, args: &Args) -> Outcome {
+    let sig = parse_signal(args.text(1)?).map_err(|e| usage(e.to_string()))?;
+    let target = resolve(cx, args.text(0)?)?.map_err(failed)?;
+    send(cx, target.id, sig)?;
+    Ok(Exit::Success)
 }
 
 /// `process-get-children [-v ARRAY] PID`: live immediate children, oldest first.
-pub fn get_children(sh: &mut Shell, args: &Args) -> Outcome {
-    let pid = parse_pid(args.operand(0)).map_err(|e| usage(e.to_string()))?;
+pub fn get_children(cx: &mut Context, args: &Args) -> Outcome {
+    let pid = parse_pid(args.text(0)?).map_err(|e| usage(e.to_string()))?;
     let kids = tree::children(pid).map_err(|e| failed(format!("cannot read /proc: {e}")))?;
     if !kids.is_empty() || args.var().is_some() {
-        put(sh, args, Value::Array(kids.iter().map(|p| p.to_string()).collect()))?;
+        cx.put(args, Value::Array(kids.iter().map(|p| p.to_string().into_bytes()).collect()))?;
     }
-    Ok(if kids.is_empty() { STATUS_NO } else { STATUS_OK })
+    Ok(Exit::yes_no(!kids.is_empty()))
 }
-
-pub const STOP: OptSpec = OptSpec { valued: &["--timeout"], flags: &["--force"], operands: &["name_or_pid"], min: 1, max: 1 };
-pub const KILL_TREE: OptSpec = OptSpec { valued: &["--signal"], flags: &[], operands: &["pid"], min: 1, max: 1 };
 
 /// How long to wait for a KILLed process to be gone before calling the stop a failure
 /// (a process in uninterruptible sleep can take a moment).
-const KILL_GRACE: Duration = Duration::from_secs(5);
-/// How often a wait looks at Ctrl-C: the wait itself wakes the moment the process exits.
-const WAIT_SLICE: Duration = Duration::from_millis(100);
+pub const KILL_GRACE: Duration = Duration::from_secs(5);
 
 /// How a stop ended.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
@@ -106,18 +101,10 @@ pub enum Stopped {
     AlreadyGone,
 }
 
-pub fn timeout_option(sh: &mut Shell, args: &Args) -> Result<Duration, Failure> {
-    let default = config::setting_seconds(sh, "PROCESS_DEFAULT_TIMEOUT", 10.0);
-    config::seconds_option(args, "--timeout", default)
-}
-
-/// Waits for the process behind `fd` to exit; Err(130) when the user pressed Ctrl-C.
-fn wait_for_exit(sh: &mut Shell, fd: &PidFd, timeout: Duration) -> Result<bool, Failure> {
-    match fd.wait_exit(timeout, WAIT_SLICE, &mut || sh.interrupted()) {
-        WaitOutcome::Exited => Ok(true),
-        WaitOutcome::TimedOut => Ok(false),
-        WaitOutcome::Interrupted => Err(Failure::Failed(String::new(), STATUS_INTERRUPTED)),
-    }
+/// `--timeout S`, defaulting to `$PROCESS_DEFAULT_TIMEOUT`.
+pub fn timeout_option(cx: &mut Context, args: &Args) -> Result<Duration, Failure> {
+    let default = cx.settings().default_timeout;
+    args.seconds("--timeout", default)
 }
 
 /// A pidfd for `id`, or None when the process is already gone.
@@ -131,8 +118,8 @@ fn open_process(id: Identity) -> Result<Option<PidFd>, Failure> {
 }
 
 /// TERM, and CONT so that a stopped process can act on it. False when already gone.
-fn terminate(sh: &mut Shell, fd: &PidFd) -> Result<bool, Failure> {
-    debug(sh, &format!("sending TERM to {}", fd.pid));
+fn terminate(cx: &mut Context, fd: &PidFd) -> Result<bool, Failure> {
+    cx.debug(&format!("sending TERM to {}", fd.pid));
     match fd.send_signal(libc::SIGTERM) {
         Ok(()) => {
             let _ = fd.send_signal(libc::SIGCONT);
@@ -146,9 +133,9 @@ fn terminate(sh: &mut Shell, fd: &PidFd) -> Result<bool, Failure> {
 /// The processes `id` has started (its descendants, deepest first), as pidfds taken
 /// before anything is signalled, so that none is mistaken for a process that reuses its
 /// PID later. Refuses a process whose tree holds the calling shell.
-fn started_by(sh: &mut Shell, id: Identity) -> Result<Vec<PidFd>, Failure> {
+fn started_by(cx: &mut Context, id: Identity) -> Result<Vec<PidFd>, Failure> {
     let me = process_facts::proc::current_pid();
-    let shell = sh.shell_pid();
+    let shell = cx.sh.shell_pid();
     let table = tree::ProcessTable::snapshot().map_err(|e| failed(format!("cannot read /proc: {e}")))?;
     if table.ancestors_of(me).contains(&id.pid) || table.ancestors_of(shell).contains(&id.pid) {
         return Err(failed(format!("refusing to stop {}: the calling shell is one of its descendants", id.pid)));
@@ -173,22 +160,22 @@ fn left(deadline: Instant) -> Duration {
 ///    the time left: a service started as `eval "$cmd" &` is a subshell whose child is
 ///    the real server, and a master process usually stops its workers itself first;
 /// 3. after the timeout, with `force`, KILL to whatever is left; without it, status 1.
-pub fn stop_process(sh: &mut Shell, id: Identity, timeout: Duration, force: bool) -> Result<Stopped, Failure> {
-    refuse_protected(sh, id.pid)?;
+pub fn stop_process(cx: &mut Context, id: Identity, timeout: Duration, force: bool) -> Result<Stopped, Failure> {
+    refuse_protected(cx, id.pid)?;
     let deadline = Instant::now() + timeout;
     let Some(main) = open_process(id)? else { return Ok(Stopped::AlreadyGone) };
-    let started = started_by(sh, id)?;
-    if !terminate(sh, &main)? {
+    let started = started_by(cx, id)?;
+    if !terminate(cx, &main)? {
         return Ok(Stopped::AlreadyGone);
     }
-    let mut still_running: Option<i32> = None;
-    if wait_for_exit(sh, &main, left(deadline))? {
+    let mut still_running: Option<Pid> = None;
+    if main.wait_exit(left(deadline), cx)? {
         let survivors: Vec<&PidFd> = started.iter().filter(|f| !f.has_exited()).collect();
         for f in &survivors {
-            terminate(sh, f)?;
+            terminate(cx, f)?;
         }
         for f in &survivors {
-            if !wait_for_exit(sh, f, left(deadline))? {
+            if !f.wait_exit(left(deadline), cx)? {
                 still_running = Some(f.pid);
                 break;
             }
@@ -199,13 +186,17 @@ pub fn stop_process(sh: &mut Shell, id: Identity, timeout: Duration, force: bool
     }
     if !force {
         return Err(failed(match still_running {
-            Some(p) => format!("process {} exited, but PID {p} that it started is still running after {}s (use --force to KILL it)", id.pid, timeout.as_secs_f64()),
+            Some(p) => format!(
+                "process {} exited, but PID {p} that it started is still running after {}s (use --force to KILL it)",
+                id.pid,
+                timeout.as_secs_f64()
+            ),
             None => format!("process {} still running after {}s (it ignored TERM; use --force to KILL it)", id.pid, timeout.as_secs_f64()),
         }));
     }
     let everyone: Vec<&PidFd> = std::iter::once(&main).chain(started.iter()).filter(|f| !f.has_exited()).collect();
     for f in &everyone {
-        debug(sh, &format!("timeout: sending KILL to {}", f.pid));
+        cx.debug(&format!("timeout: sending KILL to {}", f.pid));
         match f.send_signal(libc::SIGKILL) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
@@ -213,7 +204,7 @@ pub fn stop_process(sh: &mut Shell, id: Identity, timeout: Duration, force: bool
         }
     }
     for f in &everyone {
-        if !wait_for_exit(sh, f, KILL_GRACE)? {
+        if !f.wait_exit(KILL_GRACE, cx)? {
             return Err(failed(format!("process {} survived KILL (uninterruptible sleep?)", f.pid)));
         }
     }
@@ -223,63 +214,81 @@ pub fn stop_process(sh: &mut Shell, id: Identity, timeout: Duration, force: bool
 /// Stops a resolved target; by name also stops its supervisor first (so it doesn't start
 /// the service again) and removes the PID file and registry entry. Emits
 /// `process.stop` or `process.kill`.
-pub fn stop_target(sh: &mut Shell, target: &Target, timeout: Duration, force: bool) -> Result<Stopped, Failure> {
-    let state = config::state(sh);
+pub fn stop_target(cx: &mut Context, target: &Target, timeout: Duration, force: bool) -> Result<Stopped, Failure> {
+    let settings = cx.settings();
+    let state = settings.state();
     if let Some(name) = &target.name {
-        if let Some(sup) = state.entry(name).and_then(|e| e.supervisor).filter(|s| s.is_alive()) {
+        let entry = state.entry(name).unwrap_or_else(|e| {
+            cx.warn(&e.to_string());
+            None
+        });
+        if let Some(sup) = entry.and_then(|e| e.supervisor).filter(Identity::is_alive) {
             // The supervisor stops its child itself on TERM; we wait for the child below.
-            debug(sh, &format!("{name} is supervised by {}: asking it to stop", sup.pid));
-            let _ = stop_process(sh, sup, timeout + KILL_GRACE, force);
+            cx.debug(&format!("{name} is supervised by {}: asking it to stop", sup.pid));
+            match stop_process(cx, sup, timeout + KILL_GRACE, force) {
+                Err(f) if f.is_interrupted() => return Err(f),
+                _ => {}
+            }
         }
     }
-    let outcome = stop_process(sh, target.id, timeout, force)?;
+    let outcome = stop_process(cx, target.id, timeout, force)?;
     if let Some(name) = &target.name {
-        let pids = pid_dir(sh);
-        if pids.running(name).ok().flatten().is_none() {
-            let _ = pids.remove(name);
-            state.unregister(name);
-        }
+        forget_if_gone(cx, name);
     }
     let label = target.label();
     let pid = target.id.pid.to_string();
-    match outcome {
-        Stopped::Killed => events::emit(sh, events::KILL, &[&label, &pid]),
-        _ => events::emit(sh, events::STOP, &[&label, &pid]),
-    }
+    let event = if outcome == Stopped::Killed { events::KILL } else { events::STOP };
+    cx.emit(event, &[&label, &pid]);
     Ok(outcome)
 }
 
+/// Removes NAME's PID file and registry entry unless a live process is recorded there
+/// now (a supervisor may have started a new one meanwhile).
+pub fn forget_if_gone(cx: &mut Context, name: &str) {
+    let settings = cx.settings();
+    let pids = settings.pid_files();
+    if matches!(pids.running(name, cx), Ok(None)) {
+        if let Err(e) = pids.remove(name, cx) {
+            cx.warn(&e.to_string());
+        }
+        if let Err(e) = settings.state().unregister(name) {
+            cx.warn(&e.to_string());
+        }
+    }
+}
+
 /// `process-stop NAME_OR_PID [--timeout S] [--force]`
-pub fn stop(sh: &mut Shell, args: &Args) -> Outcome {
-    let timeout = timeout_option(sh, args)?;
-    let target = match resolve(sh, args.operand(0))? {
+pub fn stop(cx: &mut Context, args: &Args) -> Outcome {
+    let timeout = timeout_option(cx, args)?;
+    let text = args.text(0)?;
+    let target = match resolve(cx, text)? {
         Ok(t) => t,
         Err(why) => {
             // A stale PID file of a dead service: nothing to stop, but tidy up.
-            let name = args.operand(0);
-            if !looks_like_pid(name) {
-                let _ = pid_dir(sh).remove(name);
-                config::state(sh).unregister(name);
+            if !looks_like_pid(text) {
+                let name = name_operand(args, 0)?;
+                forget_if_gone(cx, &name);
             }
             return Err(failed(why));
         }
     };
-    stop_target(sh, &target, timeout, args.flag("--force"))?;
-    Ok(STATUS_OK)
+    stop_target(cx, &target, timeout, args.flag("--force"))?;
+    Ok(Exit::Success)
 }
 
 /// `process-kill-tree PID [--signal SIG]`: signals PID and all its descendants, children
 /// before parents. The tree is frozen first (SIGSTOP, top down, until no new process
 /// appears), so nothing forks or gets reparented away while it is collected; then the
 /// signal goes deepest first, and CONT lets stopped processes act on it.
-pub fn kill_tree(sh: &mut Shell, args: &Args) -> Outcome {
+pub fn kill_tree(cx: &mut Context, args: &Args) -> Outcome {
     let sig = parse_signal(args.value("--signal").unwrap_or("TERM")).map_err(|e| usage(e.to_string()))?;
-    let pid = parse_pid(args.operand(0)).map_err(|e| usage(e.to_string()))?;
+    let pid = parse_pid(args.text(0)?).map_err(|e| usage(e.to_string()))?;
     let root = Identity::of(pid).ok_or_else(|| failed(format!("no such process: {pid}")))?;
-    refuse_protected(sh, pid)?;
+    refuse_protected(cx, pid)?;
     let me = process_facts::proc::current_pid();
+    let shell = cx.sh.shell_pid();
     let table = tree::ProcessTable::snapshot().map_err(|e| failed(format!("cannot read /proc: {e}")))?;
-    if table.ancestors_of(me).contains(&pid) || table.ancestors_of(sh.shell_pid()).contains(&pid) {
+    if table.ancestors_of(me).contains(&pid) || table.ancestors_of(shell).contains(&pid) {
         return Err(failed(format!("refusing to kill the tree of {pid}: it contains the calling shell")));
     }
 
@@ -306,7 +315,7 @@ pub fn kill_tree(sh: &mut Shell, args: &Args) -> Outcome {
         order = table.descendants_deepest_first(pid);
         let before = frozen.len();
         for &p in order.iter().rev() {
-            if p == me || p == sh.shell_pid() || p <= 1 {
+            if p == me || p == shell || p <= 1 {
                 continue;
             }
             if let Some(id) = Identity::of(p) {
@@ -321,10 +330,8 @@ pub fn kill_tree(sh: &mut Shell, args: &Args) -> Outcome {
     let mut failures = Vec::new();
     let ids: Vec<Identity> = order.iter().filter_map(|&p| frozen.iter().find(|id| id.pid == p).copied()).chain([root]).collect();
     for id in &ids {
-        if let Err(e) = send(sh, *id, sig) {
-            if let Failure::Failed(msg, _) = e {
-                failures.push(msg);
-            }
+        if let Err(e) = send(cx, *id, sig) {
+            failures.push(e.message);
         }
     }
     // Thaw in the same order, children first, so they act on the signal before their
@@ -334,9 +341,9 @@ pub fn kill_tree(sh: &mut Shell, args: &Args) -> Outcome {
             let _ = signal::send(*id, libc::SIGCONT);
         }
     }
-    debug(sh, &format!("kill-tree {pid}: {} processes sent {}", ids.len(), signal_name(sig)));
+    cx.debug(&format!("kill-tree {pid}: {} processes sent {}", ids.len(), signal_name(sig)));
     match failures.first() {
-        None => Ok(STATUS_OK),
+        None => Ok(Exit::Success),
         Some(first) => Err(failed(format!("{} of {} processes not signalled: {first}", failures.len(), ids.len()))),
     }
 }

@@ -1,96 +1,96 @@
 //! Detection: process-exists, process-is-running, process-find-by-name,
 //! process-find-all-by-name, process-find-by-port.
 
-use super::{failed, put, usage, with_state, Args, Failure, OptSpec, Outcome, STATUS_NO, STATUS_OK};
-use crate::zsh::{Shell, Value};
-use process_facts::{find, parse_pid, ports};
+use super::{failed, usage, with_state, Args, Context, Exit, Failure, OptSpec, Outcome};
+use super::outcome::failed_with;
+use crate::zsh::Value;
+use process_facts::{find, parse_pid, ports, Pid};
 
 pub const EXISTS: OptSpec = OptSpec { valued: &[], flags: &[], operands: &["pid"], min: 1, max: 1 };
 pub const FIND: OptSpec = OptSpec { valued: &["-v"], flags: &[], operands: &["name"], min: 1, max: 1 };
 pub const PORT: OptSpec = OptSpec { valued: &["-v"], flags: &["--udp"], operands: &["port"], min: 1, max: 1 };
 
 /// Exit status when the port is in use but its owner's fds cannot be read.
-pub const STATUS_OWNER_UNKNOWN: i32 = 2;
+pub const OWNER_UNKNOWN: Exit = Exit::Status(2);
 /// Exit status when no socket table can be read (the spec's "no tool available").
-pub const STATUS_NO_SOCKET_TABLE: i32 = 6;
+pub const NO_SOCKET_TABLE: Exit = Exit::Status(6);
 
-pub fn pid_operand(args: &Args, i: usize) -> Result<i32, Failure> {
-    parse_pid(args.operand(i)).map_err(|e| usage(e.to_string()))
+pub fn pid_operand(args: &Args, i: usize) -> Result<Pid, Failure> {
+    parse_pid(args.text(i)?).map_err(|e| usage(e.to_string()))
 }
 
-/// `process-exists PID`: 0 when PID is a live process (a zombie is not), 1 otherwise.
-pub fn exists(_sh: &mut Shell, args: &Args) -> Outcome {
+/// `process-exists PID`: 0 when PID is a live process (a zombie or a thread is not), 1
+/// otherwise.
+pub fn exists(_cx: &mut Context, args: &Args) -> Outcome {
     let pid = pid_operand(args, 0)?;
-    Ok(if with_state(|s| s.liveness.is_alive(pid)) { STATUS_OK } else { STATUS_NO })
+    Ok(Exit::yes_no(with_state(|s| s.liveness.is_alive(pid))))
 }
 
-fn matching(sh: &mut Shell, args: &Args) -> Result<Vec<i32>, Failure> {
-    let name = args.operand(0);
+fn matching(cx: &mut Context, args: &Args) -> Result<Vec<Pid>, Failure> {
+    let name = args.bytes(0);
     if name.is_empty() {
         return Err(usage("empty process name"));
     }
     let all = find::find_all(name).map_err(|e| failed(format!("cannot read /proc: {e}")))?;
-    let me = process_facts::proc::current_pid();
-    let callers = [me, sh.shell_pid()];
+    let callers = [process_facts::proc::current_pid(), cx.sh.shell_pid()];
     Ok(find::without_callers(all, &callers))
 }
 
+fn pid_text(pid: Pid) -> Vec<u8> {
+    pid.to_string().into_bytes()
+}
+
 /// `process-find-by-name [-v VAR] NAME`: the oldest matching process.
-pub fn find_by_name(sh: &mut Shell, args: &Args) -> Outcome {
-    match matching(sh, args)?.first() {
-        Some(pid) => {
-            put(sh, args, Value::Scalar(pid.to_string()))?;
-            Ok(STATUS_OK)
+pub fn find_by_name(cx: &mut Context, args: &Args) -> Outcome {
+    match matching(cx, args)?.first() {
+        Some(&pid) => {
+            cx.put(args, Value::Scalar(pid_text(pid)))?;
+            Ok(Exit::Success)
         }
         None => {
-            if args.var().is_some() {
-                put(sh, args, Value::Scalar(String::new()))?;
-            }
-            Ok(STATUS_NO)
+            cx.clear_var(args, Value::Scalar(Vec::new()))?;
+            Ok(Exit::No)
         }
     }
 }
 
 /// `process-find-all-by-name [-v ARRAY] NAME`: every match, oldest first.
-pub fn find_all_by_name(sh: &mut Shell, args: &Args) -> Outcome {
-    let pids = matching(sh, args)?;
-    let status = if pids.is_empty() { STATUS_NO } else { STATUS_OK };
+pub fn find_all_by_name(cx: &mut Context, args: &Args) -> Outcome {
+    let pids = matching(cx, args)?;
     if !pids.is_empty() || args.var().is_some() {
-        put(sh, args, Value::Array(pids.iter().map(|p| p.to_string()).collect()))?;
+        cx.put(args, Value::Array(pids.iter().map(|&p| pid_text(p)).collect()))?;
     }
-    Ok(status)
+    Ok(Exit::yes_no(!pids.is_empty()))
 }
 
 /// `process-find-by-port [-v VAR] [--udp] PORT`: the process listening on PORT (TCP, IPv4
 /// and IPv6; with `--udp` also UDP). Exit 1 when the port is free, 2 when it is in use
 /// but the owner cannot be seen (another user's process), 6 when no socket table is
 /// readable.
-pub fn find_by_port(sh: &mut Shell, args: &Args) -> Outcome {
-    let text = args.operand(0);
+pub fn find_by_port(cx: &mut Context, args: &Args) -> Outcome {
+    let text = args.text(0)?;
     let port: u16 = match text.parse::<u32>() {
         Ok(p) if (1..=65535).contains(&p) && text.bytes().all(|b| b.is_ascii_digit()) => p as u16,
         _ => return Err(usage(format!("invalid port '{text}': expected a number from 1 to 65535"))),
     };
-    if args.var().is_some() {
-        put(sh, args, Value::Scalar(String::new()))?;
-    }
+    cx.clear_var(args, Value::Scalar(Vec::new()))?;
     let listeners = ports::listeners(port, args.flag("--udp"))
-        .map_err(|e| Failure::Failed(format!("cannot read the kernel's socket tables: {e}"), STATUS_NO_SOCKET_TABLE))?;
+        .map_err(|e| failed_with(NO_SOCKET_TABLE, format!("cannot read the kernel's socket tables: {e}")))?;
     if listeners.is_empty() {
-        return Ok(STATUS_NO);
+        return Ok(Exit::No);
     }
     let owners = with_state(|s| ports::owners(&listeners, &mut s.ports)).map_err(|e| failed(format!("cannot read /proc: {e}")))?;
-    match owners.pids.first() {
+    match owners.pid {
         Some(pid) => {
-            put(sh, args, Value::Scalar(pid.to_string()))?;
-            Ok(STATUS_OK)
+            cx.put(args, Value::Scalar(pid_text(pid)))?;
+            Ok(Exit::Success)
         }
-        None => Err(Failure::Failed(
+        None => Err(failed_with(
+            OWNER_UNKNOWN,
             format!(
                 "port {port} is in use, but its owner cannot be determined ({} process(es) not readable by you; try as root)",
                 owners.unreadable.max(1)
             ),
-            STATUS_OWNER_UNKNOWN,
         )),
     }
 }

@@ -2,15 +2,14 @@
 //! behind `$_PROCESS_GROUPS`. Groups live in files under `$PROCESS_STATE_DIR/groups`
 //! (process_facts::state), so every shell sees the same ones.
 
-use super::config::{self, pid_dir};
 use super::control::{stop_target, timeout_option, Target};
 use super::info::command_name;
-use super::pidfiles::to_failure;
-use super::{failed, usage, Args, Failure, OptSpec, Outcome, STATUS_NO, STATUS_OK};
+use super::pidfiles::name_operand;
+use super::{failed, usage, Args, Context, Exit, Failure, OptSpec, Outcome};
 use crate::zsh::Shell;
 use process_facts::pid::looks_like_pid;
-use process_facts::pidfile::validate_name;
 use process_facts::state::Member;
+use process_facts::store::validate_name;
 use process_facts::{parse_pid, Identity};
 
 pub const ADD: OptSpec = OptSpec { valued: &[], flags: &[], operands: &["group", "name_or_pid"], min: 2, max: 2 };
@@ -18,96 +17,102 @@ pub const STOP: OptSpec = OptSpec { valued: &["--timeout"], flags: &["--force"],
 pub const LIST: OptSpec = OptSpec { valued: &[], flags: &[], operands: &["group"], min: 1, max: 1 };
 
 fn group_operand(args: &Args) -> Result<String, Failure> {
-    let g = args.operand(0);
-    validate_name(g).map_err(|e| usage(e.to_string().replacen("name", "group name", 1)))?;
+    let g = args.text(0)?;
+    if let Err(process_facts::store::StoreError::BadName(_, why)) = validate_name(g) {
+        return Err(usage(format!("invalid group name '{g}': {why}")));
+    }
     Ok(g.to_string())
 }
 
 /// The live process a member stands for now, if any.
-fn member_target(sh: &mut Shell, member: &Member) -> Option<Target> {
+fn member_target(cx: &mut Context, member: &Member) -> Option<Target> {
     match member {
         Member::Service(name) => {
-            pid_dir(sh).running(name).ok().flatten().map(|id| Target { id, name: Some(name.clone()) })
+            let pids = cx.settings().pid_files();
+            pids.running(name, cx).ok().flatten().map(|id| Target { id, name: Some(name.clone()) })
         }
-        Member::Process(id) => id.is_alive().then(|| Target { id: *id, name: None }),
+        Member::Process(id) => id.is_alive().then_some(Target { id: *id, name: None }),
     }
 }
 
 /// `process-group-add GROUP NAME_OR_PID`: a PID must be a live process (its identity is
 /// kept, so a reused PID is never taken for it); a name may be added before its service
 /// starts.
-pub fn add(sh: &mut Shell, args: &Args) -> Outcome {
+pub fn add(cx: &mut Context, args: &Args) -> Outcome {
     let group = group_operand(args)?;
-    let what = args.operand(1);
+    let what = args.text(1)?;
     let member = if looks_like_pid(what) || what.starts_with('-') {
         let pid = parse_pid(what).map_err(|e| usage(e.to_string()))?;
         Member::Process(Identity::of(pid).ok_or_else(|| failed(format!("no such process: {pid}")))?)
     } else {
-        validate_name(what).map_err(to_failure)?;
-        Member::Service(what.to_string())
+        Member::Service(name_operand(args, 1)?)
     };
-    config::state(sh).group_add(&group, member).map_err(to_failure)?;
-    Ok(STATUS_OK)
+    cx.settings().state().group_add(&group, member, cx)?;
+    Ok(Exit::Success)
 }
 
 /// `process-group-stop GROUP [--timeout S] [--force]`: stops the members in the reverse
 /// order of adding (last added, first stopped), then removes the group. Members that
 /// would not stop stay in the group, and the status is 1.
-pub fn stop(sh: &mut Shell, args: &Args) -> Outcome {
+pub fn stop(cx: &mut Context, args: &Args) -> Outcome {
     let group = group_operand(args)?;
-    let timeout = timeout_option(sh, args)?;
+    let timeout = timeout_option(cx, args)?;
     let force = args.flag("--force");
-    let state = config::state(sh);
-    let members = state.group_members(&group).map_err(to_failure)?;
+    let state = cx.settings().state();
+    let members = state.group_members(&group)?;
     if members.is_empty() {
         return Err(failed(format!("no such group, or empty: {group}")));
     }
     let mut still_running: Vec<Member> = Vec::new();
     for member in members.iter().rev() {
-        let Some(target) = member_target(sh, member) else { continue };
-        if let Err(e) = stop_target(sh, &target, timeout, force) {
-            match e {
-                Failure::Failed(msg, 130) => return Err(Failure::Failed(msg, 130)),
-                Failure::Failed(msg, _) | Failure::Usage(msg) => sh.warn("process-group-stop", &format!("{}: {msg}", member.label())),
+        let Some(target) = member_target(cx, member) else { continue };
+        if let Err(f) = stop_target(cx, &target, timeout, force) {
+            if f.is_interrupted() {
+                return Err(f);
             }
+            cx.warn(&format!("{}: {}", member.label(), f.message));
             still_running.push(member.clone());
         }
     }
-    state.group_retain(&group, |m| still_running.contains(m)).map_err(to_failure)?;
-    Ok(if still_running.is_empty() { STATUS_OK } else { STATUS_NO })
+    state.group_retain(&group, &mut |m| still_running.contains(m), cx)?;
+    Ok(Exit::yes_no(still_running.is_empty()))
 }
 
 /// `process-group-list GROUP`: the documented format; dead members are marked.
-pub fn list(sh: &mut Shell, args: &Args) -> Outcome {
+pub fn list(cx: &mut Context, args: &Args) -> Outcome {
     let group = group_operand(args)?;
-    let members = config::state(sh).group_members(&group).map_err(to_failure)?;
+    let members = cx.settings().state().group_members(&group)?;
     if members.is_empty() {
         return Err(failed(format!("no such group, or empty: {group}")));
     }
-    let mut out = format!("Processes in group {group}:\n");
+    let mut out = format!("Processes in group {group}:\n").into_bytes();
     for member in &members {
-        match member_target(sh, member) {
+        match member_target(cx, member) {
             Some(t) => {
-                let cmd = command_name(t.id.pid).unwrap_or_default();
-                out.push_str(&format!("  PID {}: {cmd}\n", t.id.pid));
+                out.extend_from_slice(format!("  PID {}: ", t.id.pid).as_bytes());
+                out.extend_from_slice(&command_name(t.id.pid).unwrap_or_default());
+                out.push(b'\n');
             }
             None => match member {
-                Member::Service(name) => out.push_str(&format!("  PID -: {name} (dead)\n")),
-                Member::Process(id) => out.push_str(&format!("  PID {}: (dead)\n", id.pid)),
+                Member::Service(name) => out.extend_from_slice(format!("  PID -: {name} (dead)\n").as_bytes()),
+                Member::Process(id) => out.extend_from_slice(format!("  PID {}: (dead)\n", id.pid).as_bytes()),
             },
         }
     }
-    sh.print(&out);
-    Ok(STATUS_OK)
+    cx.sh.print(&out);
+    Ok(Exit::Success)
 }
 
-/// `${_PROCESS_GROUPS[group]}`: member labels separated by spaces.
+/// `${_PROCESS_GROUPS[group]}`: member labels separated by spaces. A refused state
+/// directory reads as no group (a prompt that shows groups must never hang or spew).
 pub fn members_text(sh: &mut Shell, group: &str) -> Option<String> {
-    let members = config::state(sh).group_members(group).ok()?;
+    let mut cx = Context::new(sh, "_PROCESS_GROUPS");
+    let members = cx.settings().state().group_members(group).ok()?;
     (!members.is_empty()).then(|| members.iter().map(Member::label).collect::<Vec<_>>().join(" "))
 }
 
 /// `${(k)_PROCESS_GROUPS}`
 pub fn names(sh: &mut Shell) -> Vec<String> {
-    config::state(sh).group_names()
+    let mut cx = Context::new(sh, "_PROCESS_GROUPS");
+    cx.settings().state().group_names().unwrap_or_default()
 }

@@ -1,104 +1,103 @@
 //! Information: process-get-cpu, process-get-memory, process-get-command, process-get-info.
 
 use super::detect::pid_operand;
-use super::{put, sleep_interruptibly, with_state, Args, OptSpec, Outcome, STATUS_NO, STATUS_OK};
-use crate::zsh::{Shell, Value};
-use process_facts::cpu::format_percent;
-use process_facts::{proc, Pid};
+use super::{failed, with_state, Args, Context, Exit, OptSpec, Outcome};
+use crate::zsh::Value;
+use process_facts::cpu::{format_percent, Reading};
+use process_facts::{proc, Identity, Pid};
 
 pub const ONE_PID: OptSpec = OptSpec { valued: &["-v"], flags: &[], operands: &["pid"], min: 1, max: 1 };
 
 /// Recent CPU use of `pid` (see process_facts::cpu), None when there is no such process.
-pub fn cpu_percent(sh: &mut Shell, pid: Pid) -> Option<f64> {
-    with_state(|s| s.cpu.cpu_percent(pid, &mut |d| sleep_interruptibly(sh, d)))
-}
-
-/// `process-get-cpu [-v VAR] PID`: recent CPU use in percent, "0" when not found.
-pub fn get_cpu(sh: &mut Shell, args: &Args) -> Outcome {
-    let pid = pid_operand(args, 0)?;
-    match cpu_percent(sh, pid) {
-        Some(p) => {
-            put(sh, args, Value::Scalar(format_percent(p)))?;
-            Ok(STATUS_OK)
-        }
-        None => {
-            put(sh, args, Value::Scalar("0".into()))?;
-            Ok(STATUS_NO)
+/// The first sample's wait holds no state, so a trap may call back in meanwhile.
+pub fn cpu_percent(cx: &mut Context, pid: Pid) -> Option<f64> {
+    match with_state(|s| s.cpu.begin(pid)) {
+        Reading::Ready(p) => Some(p),
+        Reading::Gone => None,
+        Reading::Wait { wait, first } => {
+            process_facts::wait::sleep(cx, wait).ok()?;
+            with_state(|s| s.cpu.finish(first))
         }
     }
 }
 
-/// `process-get-memory [-v VAR] PID`: resident set size in KB, "0" when not found.
-pub fn get_memory(sh: &mut Shell, args: &Args) -> Outcome {
+/// `process-get-cpu [-v VAR] PID`: recent CPU use in percent, "0" when not found.
+pub fn get_cpu(cx: &mut Context, args: &Args) -> Outcome {
     let pid = pid_operand(args, 0)?;
-    let rss = proc::is_alive(pid).then(|| proc::rss_kb(pid).ok()).flatten();
-    put(sh, args, Value::Scalar(rss.unwrap_or(0).to_string()))?;
-    Ok(if rss.is_some() { STATUS_OK } else { STATUS_NO })
+    let cpu = cpu_percent(cx, pid);
+    cx.put(args, Value::text(cpu.map(format_percent).unwrap_or_else(|| "0".into())))?;
+    Ok(Exit::yes_no(cpu.is_some()))
+}
+
+/// `process-get-memory [-v VAR] PID`: resident set size in KB, "0" when not found.
+pub fn get_memory(cx: &mut Context, args: &Args) -> Outcome {
+    let pid = pid_operand(args, 0)?;
+    let rss = Identity::of(pid).and_then(|_| proc::rss_kb(pid).ok());
+    cx.put(args, Value::text(rss.unwrap_or(0).to_string()))?;
+    Ok(Exit::yes_no(rss.is_some()))
 }
 
 /// The command name, not cut at the kernel's 15 bytes: when `comm` was truncated, the
 /// basename of argv[0] or of the executable that it begins.
-pub fn command_name(pid: Pid) -> Option<String> {
+pub fn command_name(pid: Pid) -> Option<Vec<u8>> {
     let stat = proc::stat(pid).ok().filter(|s| s.is_alive())?;
     if stat.comm.len() < 15 {
         return Some(stat.comm);
     }
-    let argv0 = proc::cmdline(pid).ok().and_then(|a| a.into_iter().next()).map(|a| a.rsplit('/').next().unwrap_or("").to_string());
+    let argv0 = proc::cmdline(pid).ok().and_then(|a| a.into_iter().next()).map(|a| a.rsplit(|&b| b == b'/').next().unwrap_or(&[]).to_vec());
     [argv0, proc::exe_name(pid)].into_iter().flatten().find(|n| n.starts_with(&stat.comm)).or(Some(stat.comm))
 }
 
 /// `process-get-command [-v VAR] PID`: the command name; nothing (status 1) when not found.
-pub fn get_command(sh: &mut Shell, args: &Args) -> Outcome {
+pub fn get_command(cx: &mut Context, args: &Args) -> Outcome {
     let pid = pid_operand(args, 0)?;
-    match command_name(pid) {
+    match command_name(pid).filter(|_| proc::is_process(pid)) {
         Some(name) => {
-            put(sh, args, Value::Scalar(name))?;
-            Ok(STATUS_OK)
+            cx.put(args, Value::Scalar(name))?;
+            Ok(Exit::Success)
         }
         None => {
-            if args.var().is_some() {
-                put(sh, args, Value::Scalar(String::new()))?;
-            }
-            Ok(STATUS_NO)
+            cx.clear_var(args, Value::Scalar(Vec::new()))?;
+            Ok(Exit::No)
         }
     }
 }
 
 /// `process-get-info [-v ASSOC] PID`: the documented five-line summary, or with `-v` an
 /// associative array with keys pid, cpu, memory, command, start_time, start_epoch,
-/// state, ppid, user, args.
-pub fn get_info(sh: &mut Shell, args: &Args) -> Outcome {
+/// state, ppid, uid, args.
+pub fn get_info(cx: &mut Context, args: &Args) -> Outcome {
     let pid = pid_operand(args, 0)?;
-    let Some(stat) = proc::stat(pid).ok().filter(|s| s.is_alive()) else {
-        return Err(super::failed(format!("no such process: {pid}")));
+    let Some(stat) = Identity::of(pid).and_then(|_| proc::stat(pid).ok()) else {
+        return Err(failed(format!("no such process: {pid}")));
     };
-    let cpu = cpu_percent(sh, pid).map(format_percent).unwrap_or_else(|| "0".into());
+    let cpu = cpu_percent(cx, pid).map(format_percent).unwrap_or_else(|| "0".into());
     let mem = proc::rss_kb(pid).unwrap_or(0).to_string();
     let command = command_name(pid).unwrap_or_else(|| stat.comm.clone());
     let start_epoch = proc::start_epoch(&stat).unwrap_or(0);
     let start = proc::format_local_time(start_epoch);
     if args.var().is_some() {
-        let argv = proc::cmdline(pid).unwrap_or_default().join(" ");
-        let user = std::fs::metadata(format!("/proc/{pid}"))
-            .map(|m| std::os::unix::fs::MetadataExt::uid(&m).to_string())
-            .unwrap_or_default();
+        let argv = proc::cmdline(pid).unwrap_or_default().join(&b' ');
+        let uid = proc::owner_uid(pid).map(|u| u.to_string()).unwrap_or_default();
+        let text = |s: String| s.into_bytes();
         let pairs = vec![
-            ("pid".into(), pid.to_string()),
-            ("cpu".into(), cpu),
-            ("memory".into(), mem),
+            ("pid".into(), text(pid.to_string())),
+            ("cpu".into(), text(cpu)),
+            ("memory".into(), text(mem)),
             ("command".into(), command),
-            ("start_time".into(), start),
-            ("start_epoch".into(), start_epoch.to_string()),
-            ("state".into(), stat.state.to_string()),
-            ("ppid".into(), stat.ppid.to_string()),
-            ("uid".into(), user),
+            ("start_time".into(), text(start)),
+            ("start_epoch".into(), text(start_epoch.to_string())),
+            ("state".into(), text(stat.state.to_string())),
+            ("ppid".into(), text(stat.ppid.to_string())),
+            ("uid".into(), text(uid)),
             ("args".into(), argv),
         ];
-        put(sh, args, Value::Assoc(pairs))?;
+        cx.put(args, Value::Assoc(pairs))?;
     } else {
-        sh.print(&format!(
-            "PID:         {pid}\nCPU:         {cpu}%\nMemory:      {mem} KB\nCommand:     {command}\nStart Time:  {start}\n"
-        ));
+        let mut out = format!("PID:         {pid}\nCPU:         {cpu}%\nMemory:      {mem} KB\nCommand:     ").into_bytes();
+        out.extend_from_slice(&command);
+        out.extend_from_slice(format!("\nStart Time:  {start}\n").as_bytes());
+        cx.sh.print(&out);
     }
-    Ok(STATUS_OK)
+    Ok(Exit::Success)
 }

@@ -7,18 +7,19 @@
 //! service's own. Exported variables and the current directory are passed on; shell
 //! functions and aliases are not (as with cron or systemd).
 
-use super::config::{self, pid_dir};
-use super::control::{resolve, stop_process, stop_target, timeout_option, Stopped};
+use super::control::{forget_if_gone, resolve, stop_process, stop_target, timeout_option, Stopped};
 use super::events;
-use super::pidfiles::{name_operand, to_failure};
-use super::{failed, put, sleep_interruptibly, usage, Args, Failure, OptSpec, Outcome, STATUS_INTERRUPTED, STATUS_OK};
-use crate::zsh::{Shell, Value};
+use super::pidfiles::name_operand;
+use super::{failed, usage, Args, Context, Exit, Failure, OptSpec, Outcome};
+use crate::zsh::Value;
 use process_facts::pidfd::PidFd;
-use process_facts::signalfd::{self, BlockedSignals};
-use process_facts::spawn::{reap, spawn_detached, Exit, ReapFirst};
+use process_facts::signal::BlockedSignals;
+use process_facts::spawn::{self, spawn_detached, Exit as ChildExit, ReapFirst};
 use process_facts::state::Entry;
+use process_facts::store::{Dir, Lock};
 use process_facts::{proc, Identity};
 use std::collections::VecDeque;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -42,32 +43,26 @@ struct Launched {
     log: PathBuf,
 }
 
-/// The log of NAME, in a private directory.
-fn log_path(sh: &mut Shell, name: &str) -> Result<PathBuf, Failure> {
-    let dir = config::log_dir(sh);
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .map_err(|e| failed(format!("cannot create log directory {}: {e}", dir.display())))?;
-    Ok(dir.join(format!("{name}.log")))
+/// The log of NAME, opened for appending, in the trusted log directory.
+fn open_log(cx: &mut Context, name: &str) -> Result<(std::fs::File, PathBuf), Failure> {
+    let dir = Dir::create(&cx.settings().log_dir)?;
+    let file_name = format!("{name}.log");
+    let file = dir.open_append(&file_name, 0o600)?;
+    Ok((file, dir.file_path(&file_name)))
 }
-use std::os::unix::fs::DirBuilderExt;
 
 /// The zsh running this module: services run under the same shell.
 fn zsh_path() -> Vec<u8> {
-    std::fs::read_link("/proc/self/exe")
-        .map(|p| std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()).to_vec())
-        .unwrap_or_else(|_| b"/bin/zsh".to_vec())
+    std::fs::read_link("/proc/self/exe").map(|p| p.as_os_str().as_bytes().to_vec()).unwrap_or_else(|_| b"/bin/zsh".to_vec())
 }
 
-fn launch(sh: &mut Shell, name: &str, command: &str) -> Result<Launched, Failure> {
-    if command.trim().is_empty() {
+fn launch(cx: &mut Context, name: &str, command: &[u8]) -> Result<Launched, Failure> {
+    if command.iter().all(u8::is_ascii_whitespace) {
         return Err(usage("empty command"));
     }
-    let log = log_path(sh, name)?;
+    let (log_file, log) = open_log(cx, name)?;
     let zsh = zsh_path();
-    let pid = spawn_detached(&[&zsh, b"-f", b"-c", command.as_bytes()], &log).map_err(|e| failed(format!("cannot start {name}: {e}")))?;
+    let pid = spawn_detached(&[&zsh, b"-f", b"-c", command], &log_file).map_err(|e| failed(format!("cannot start {name}: {e}")))?;
     // The child cannot be reaped before we look (SIGCHLD waits while a builtin runs), so
     // its stat, zombie or not, gives its start time.
     let starttime = proc::stat(pid).map(|s| s.starttime).unwrap_or(0);
@@ -75,98 +70,114 @@ fn launch(sh: &mut Shell, name: &str, command: &str) -> Result<Launched, Failure
 }
 
 /// The last non-empty line of a log, to say why a service died.
-fn last_log_line(log: &PathBuf) -> Option<String> {
-    let text = std::fs::read(log).ok()?;
-    let tail = &text[text.len().saturating_sub(4096)..];
-    String::from_utf8_lossy(tail).lines().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim().to_string())
+fn last_log_line(log: &std::path::Path) -> Option<String> {
+    let dir = Dir::open(log.parent()?).ok()??;
+    let tail = dir.read_tail(log.file_name()?.to_str()?, 4096).ok()?;
+    String::from_utf8_lossy(&tail).lines().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim().to_string())
 }
 
 /// Waits `wait` for the service to prove it stays up. Err when it exited at once.
-fn confirm_started(sh: &mut Shell, name: &str, launched: &Launched, wait: Duration) -> Result<(), Failure> {
+fn confirm_started(cx: &mut Context, name: &str, launched: &Launched, wait: Duration) -> Result<(), Failure> {
     let died = match PidFd::open(launched.id) {
-        Ok(fd) => {
-            if wait.is_zero() {
-                fd.has_exited()
-            } else {
-                match fd.wait_exit(wait, Duration::from_millis(50), &mut || sh.interrupted()) {
-                    process_facts::pidfd::WaitOutcome::Exited => true,
-                    process_facts::pidfd::WaitOutcome::TimedOut => false,
-                    process_facts::pidfd::WaitOutcome::Interrupted => {
-                        return Err(Failure::Failed(String::new(), STATUS_INTERRUPTED));
-                    }
-                }
-            }
-        }
+        Ok(fd) if wait.is_zero() => fd.has_exited(),
+        Ok(fd) => fd.wait_exit(wait, cx)?,
         Err(_) => true,
     };
     if !died {
         return Ok(());
     }
-    let status = reap(launched.id.pid, true).map(Exit::status).map(|s| format!(" with status {s}")).unwrap_or_default();
+    let status = spawn::try_reap(launched.id.pid).map(|e| format!(" with status {}", e.status())).unwrap_or_default();
     let why = last_log_line(&launched.log).map(|l| format!(": {l}")).unwrap_or_default();
     Err(failed(format!("{name} exited at once{status}{why} (log: {})", launched.log.display())))
 }
 
 /// Records a running service: PID file (with identity) and registry entry.
-fn record(sh: &mut Shell, name: &str, command: &str, launched: &Launched, supervisor: Option<Identity>) -> Result<(), Failure> {
-    pid_dir(sh).write(name, launched.id.pid).map_err(to_failure)?;
+fn record(cx: &mut Context, name: &str, command: &[u8], launched: &Launched, supervisor: Option<Identity>) -> Result<(), Failure> {
+    let settings = cx.settings();
+    settings.pid_files().write(name, launched.id.pid, cx)?;
     let entry = Entry {
         pid: launched.id.pid,
         starttime: launched.id.starttime,
-        command: command.to_string(),
+        command: String::from_utf8_lossy(command).into_owned(),
         log: launched.log.display().to_string(),
         started_epoch: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
         supervisor,
     };
-    config::state(sh).register(name, &entry).map_err(to_failure)
+    settings.state().register(name, &entry)?;
+    Ok(())
 }
 
-fn forget(sh: &mut Shell, name: &str) {
-    let _ = pid_dir(sh).remove(name);
-    config::state(sh).unregister(name);
+fn forget(cx: &mut Context, name: &str) {
+    let settings = cx.settings();
+    if let Err(e) = settings.pid_files().remove(name, cx) {
+        cx.warn(&e.to_string());
+    }
+    if let Err(e) = settings.state().unregister(name) {
+        cx.warn(&e.to_string());
+    }
+}
+
+/// Takes NAME's start lock and refuses a NAME that already runs, or that a live
+/// supervisor will start again: one instance per name, even from concurrent shells.
+fn claim(cx: &mut Context, name: &str) -> Result<Lock, Failure> {
+    let settings = cx.settings();
+    let lock = settings.state().start_lock(name, cx).map_err(|e| match e {
+        process_facts::store::StoreError::Busy { .. } => failed(format!("{name} is being started by this shell already")),
+        other => other.into(),
+    })?;
+    if let Some(id) = settings.pid_files().running(name, cx)? {
+        return Err(failed(format!("{name} is already running (PID {})", id.pid)));
+    }
+    let entry = settings.state().entry(name).unwrap_or_else(|e| {
+        cx.warn(&e.to_string());
+        None
+    });
+    if let Some(sup) = entry.and_then(|e| e.supervisor).filter(Identity::is_alive) {
+        if sup.pid != proc::current_pid() {
+            return Err(failed(format!("{name} is supervised by PID {}, which will start it again; stop it with process-stop {name}", sup.pid)));
+        }
+    }
+    Ok(lock)
 }
 
 /// Starts NAME and confirms it stayed up; the shared part of start and restart.
-fn start_service(sh: &mut Shell, name: &str, command: &str, wait: Duration) -> Result<Launched, Failure> {
-    let launched = launch(sh, name, command)?;
-    confirm_started(sh, name, &launched, wait)?;
-    record(sh, name, command, &launched, None)?;
+fn start_service(cx: &mut Context, name: &str, command: &[u8], wait: Duration) -> Result<Launched, Failure> {
+    let launched = launch(cx, name, command)?;
+    confirm_started(cx, name, &launched, wait)?;
+    record(cx, name, command, &launched, None)?;
     Ok(launched)
 }
 
 /// `process-start [-v VAR] [--wait S] NAME COMMAND`: prints the new PID.
-pub fn start(sh: &mut Shell, args: &Args) -> Outcome {
+pub fn start(cx: &mut Context, args: &Args) -> Outcome {
     let name = name_operand(args, 0)?;
-    let wait = config::seconds_option(args, "--wait", DEFAULT_STARTUP_WAIT)?;
-    if let Some(id) = pid_dir(sh).running(&name).map_err(to_failure)? {
-        return Err(failed(format!("{name} is already running (PID {})", id.pid)));
-    }
-    let launched = start_service(sh, &name, args.operand(1), wait)?;
+    let wait = args.seconds("--wait", DEFAULT_STARTUP_WAIT)?;
+    let _lock = claim(cx, &name)?;
+    let launched = start_service(cx, &name, args.bytes(1), wait)?;
     let pid = launched.id.pid.to_string();
-    events::emit(sh, events::START, &[&name, &pid]);
-    put(sh, args, Value::Scalar(pid))?;
-    Ok(STATUS_OK)
+    cx.emit(events::START, &[&name, &pid]);
+    cx.put(args, Value::text(pid))?;
+    Ok(Exit::Success)
 }
 
 /// `process-restart [-v VAR] NAME COMMAND [--timeout S] [--delay S]`: stops NAME if it
 /// runs (KILL after the timeout), waits `--delay` (1 s, as the spec says), starts
 /// COMMAND, prints the new PID.
-pub fn restart(sh: &mut Shell, args: &Args) -> Outcome {
+pub fn restart(cx: &mut Context, args: &Args) -> Outcome {
     let name = name_operand(args, 0)?;
-    let timeout = timeout_option(sh, args)?;
-    let delay = config::seconds_option(args, "--delay", Duration::from_secs(1))?;
-    let wait = config::seconds_option(args, "--wait", DEFAULT_STARTUP_WAIT)?;
-    if let Ok(target) = resolve(sh, &name)? {
-        stop_target(sh, &target, timeout, true)?;
-        if !sleep_interruptibly(sh, delay) {
-            return Ok(STATUS_INTERRUPTED);
-        }
+    let timeout = timeout_option(cx, args)?;
+    let delay = args.seconds("--delay", Duration::from_secs(1))?;
+    let wait = args.seconds("--wait", DEFAULT_STARTUP_WAIT)?;
+    if let Ok(target) = resolve(cx, &name)? {
+        stop_target(cx, &target, timeout, true)?;
+        process_facts::wait::sleep(cx, delay)?;
     }
-    let launched = start_service(sh, &name, args.operand(1), wait)?;
+    let _lock = claim(cx, &name)?;
+    let launched = start_service(cx, &name, args.bytes(1), wait)?;
     let pid = launched.id.pid.to_string();
-    events::emit(sh, events::RESTART, &[&name, &pid]);
-    put(sh, args, Value::Scalar(pid))?;
-    Ok(STATUS_OK)
+    cx.emit(events::RESTART, &[&name, &pid]);
+    cx.put(args, Value::text(pid))?;
+    Ok(Exit::Success)
 }
 
 /// `process-supervise NAME COMMAND [--max-restarts N] [--window S] [--delay S]`: runs
@@ -176,23 +187,20 @@ pub fn restart(sh: &mut Shell, args: &Args) -> Outcome {
 /// the window no longer count, so a service that stays up long enough is forgiven.
 /// `$PROCESS_RESTART_DELAY` between tries. TERM, HUP or Ctrl-C stop the service and end
 /// supervision (status 0, or 130 for Ctrl-C); giving up returns 1.
-pub fn supervise(sh: &mut Shell, args: &Args) -> Outcome {
+pub fn supervise(cx: &mut Context, args: &Args) -> Outcome {
     let name = name_operand(args, 0)?;
-    let command = args.operand(1).to_string();
+    let command = args.bytes(1).to_vec();
+    let settings = cx.settings();
     let max_restarts = match args.value("--max-restarts") {
         Some(v) => v.parse::<u32>().map_err(|_| usage(format!("invalid --max-restarts '{v}': expected a whole number")))?,
-        None => config::number_setting(sh, "PROCESS_MAX_RESTARTS", 3.0) as u32,
+        None => settings.max_restarts,
     };
-    let default_window = config::setting_seconds(sh, "PROCESS_RESTART_WINDOW", 60.0);
-    let window = config::seconds_option(args, "--window", default_window)?;
-    let default_delay = config::setting_seconds(sh, "PROCESS_RESTART_DELAY", 5.0);
-    let delay = config::seconds_option(args, "--delay", default_delay)?;
-    let stop_timeout = timeout_option(sh, args)?;
-    if let Some(id) = pid_dir(sh).running(&name).map_err(to_failure)? {
-        return Err(failed(format!("{name} is already running (PID {})", id.pid)));
-    }
+    let window = args.seconds("--window", settings.restart_window)?;
+    let delay = args.seconds("--delay", settings.restart_delay)?;
+    let stop_timeout = timeout_option(cx, args)?;
+    let claimed = claim(cx, &name)?;
     let me = Identity::of(proc::current_pid()).ok_or_else(|| failed("cannot identify the supervising shell"))?;
-    sh.keep_shell_signal_mask();
+    cx.sh.keep_shell_signal_mask();
     // The stop signals, except those this shell ignores (a script's background job ignores
     // INT, an interactive shell TERM): a blocked signal is queued even when ignored, and a
     // Ctrl-C meant for another command must not end supervision.
@@ -206,51 +214,51 @@ pub fn supervise(sh: &mut Shell, args: &Args) -> Outcome {
     // Shell code (event handlers) unblocks SIGCHLD; this reaps the service first.
     let reaper = ReapFirst::install().map_err(|e| failed(format!("cannot watch SIGCHLD: {e}")))?;
 
+    let mut claimed = Some(claimed);
     let mut restarts: VecDeque<Instant> = VecDeque::new();
     let mut first = true;
     loop {
-        let launched = launch(sh, &name, &command)?;
+        let launched = launch(cx, &name, &command)?;
         reaper.watch(launched.id.pid);
         // Watch it before any shell code runs: it may exit meanwhile.
         let fd = PidFd::open(launched.id).ok();
-        record(sh, &name, &command, &launched, Some(me))?;
+        record(cx, &name, &command, &launched, Some(me))?;
+        // Recorded as ours: another start of NAME now sees a live supervisor.
+        claimed.take();
         let pid = launched.id.pid.to_string();
-        events::emit(sh, if first { events::START } else { events::RESTART }, &[&name, &pid]);
+        cx.emit(if first { events::START } else { events::RESTART }, &[&name, &pid]);
         first = false;
 
         // Wait for the service to exit, or for a signal to stop supervising.
         let stop_signal = loop {
-            if fd.is_none() {
-                break None; // gone before we could watch it
-            }
-            let fds: Vec<i32> = fd.iter().map(|f| f.raw_fd()).collect();
-            let wake = signalfd::wait(&fds, Some(&signals), 1000).map_err(|e| failed(format!("wait failed: {e}")))?;
+            let Some(fd) = &fd else { break None }; // gone before we could watch it
+            let wake = signals.wait(cx, &[std::os::fd::AsRawFd::as_raw_fd(fd)], Duration::from_secs(1))?;
             if let Some(sig) = wake.signal {
                 break Some(sig);
             }
-            if !wake.exited.is_empty() || fd.is_none() || !launched.id.is_alive() {
+            if !wake.ready.is_empty() || !launched.id.is_alive() {
                 break None;
             }
         };
         if let Some(sig) = stop_signal {
-            let outcome = stop_process(sh, launched.id, stop_timeout, true);
-            reaper.reap(launched.id.pid, false);
-            forget(sh, &name);
+            let outcome = stop_process(cx, launched.id, stop_timeout, true);
+            spawn::reap_watched(&reaper, launched.id.pid, &mut process_facts::wait::Plain);
+            forget(cx, &name);
             let ev = if matches!(outcome, Ok(Stopped::Killed)) { events::KILL } else { events::STOP };
-            events::emit(sh, ev, &[&name, &pid]);
-            return Ok(if sig == libc::SIGINT { STATUS_INTERRUPTED } else { STATUS_OK });
+            cx.emit(ev, &[&name, &pid]);
+            return Ok(if sig == libc::SIGINT { Exit::Interrupted } else { Exit::Success });
         }
-        let exit = reaper.reap(launched.id.pid, true);
-        let code = exit.map(Exit::status).map(|s| s.to_string()).unwrap_or_else(|| "unknown".into());
-        sh.warn("process-supervise", &format!("{name} (PID {pid}) exited with status {code}"));
-        events::emit(sh, events::DIED, &[&name, &pid, &code]);
+        let exit = spawn::reap_watched(&reaper, launched.id.pid, cx);
+        let code = exit.map(ChildExit::status).map(|s| s.to_string()).unwrap_or_else(|| "unknown".into());
+        cx.warn(&format!("{name} (PID {pid}) exited with status {code}"));
+        cx.emit(events::DIED, &[&name, &pid, &code]);
 
         let now = Instant::now();
         while restarts.front().is_some_and(|t| now.duration_since(*t) > window) {
             restarts.pop_front();
         }
         if restarts.len() as u32 >= max_restarts {
-            forget(sh, &name);
+            forget(cx, &name);
             return Err(failed(format!(
                 "{name} exited {} times within {}s; giving up (PROCESS_MAX_RESTARTS={max_restarts})",
                 restarts.len() + 1,
@@ -265,13 +273,10 @@ pub fn supervise(sh: &mut Shell, args: &Args) -> Outcome {
             if left.is_zero() {
                 break;
             }
-            let wake = signalfd::wait(&[], Some(&signals), left.as_millis().clamp(1, 1000) as i32)
-                .map_err(|e| failed(format!("wait failed: {e}")))?;
-            if let Some(sig) = wake.signal {
-                forget(sh, &name);
-                return Ok(if sig == libc::SIGINT { STATUS_INTERRUPTED } else { STATUS_OK });
+            if let Some(sig) = signals.wait(cx, &[], left.min(Duration::from_secs(1)))?.signal {
+                forget_if_gone(cx, &name);
+                return Ok(if sig == libc::SIGINT { Exit::Interrupted } else { Exit::Success });
             }
         }
     }
 }
-

@@ -7,18 +7,19 @@
 //! CPU is measured per target between its own consecutive samples (Δ user+system time over
 //! Δ monotonic time), not through the shared sampler of process-get-cpu.
 
-use super::config;
 use super::control::{resolve, Target};
-use super::events::{self, debug, emit};
-use super::{failed, usage, Args, Failure, OptSpec, Outcome, STATUS_OK};
-use crate::zsh::Shell;
+use super::events;
+use super::settings;
+use super::{failed, usage, Args, Context, Exit, Failure, OptSpec, Outcome};
 use process_facts::cpu::format_percent;
 use process_facts::pidfd::PidFd;
-use process_facts::signalfd::{self, BlockedSignals};
+use process_facts::signal::{self, BlockedSignals};
+use process_facts::store::Dir;
 use process_facts::watch::{self, Alarm, Policy, Reading, StatReader, CSV_HEADER, CSV_HEADER_MANY};
 use process_facts::Identity;
 use std::io::Write;
 use std::os::fd::{AsRawFd, RawFd};
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub const MONITOR: OptSpec = OptSpec {
@@ -29,7 +30,6 @@ pub const MONITOR: OptSpec = OptSpec {
     max: usize::MAX,
 };
 
-const DEFAULT_INTERVAL: f64 = 5.0;
 /// The signals that end a monitor. An ignored one (a background job of a script ignores
 /// INT; an interactive shell ignores TERM) stays ignored.
 const STOP_SIGNALS: [i32; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
@@ -47,13 +47,10 @@ struct Settings {
     count: Option<u64>,
 }
 
-fn parse_settings(sh: &mut Shell, args: &Args) -> Result<Settings, Failure> {
+fn parse_settings(cx: &mut Context, args: &Args) -> Result<Settings, Failure> {
     let interval = match args.value("--interval") {
         Some(text) => positive_seconds("--interval", text)?,
-        None => {
-            let v = config::number_setting(sh, "PROCESS_MONITOR_INTERVAL", DEFAULT_INTERVAL);
-            Duration::from_secs_f64(if v > 0.0 && v < 1e9 { v } else { DEFAULT_INTERVAL })
-        }
+        None => cx.settings().monitor_interval,
     };
     let alert_cpu = match args.value("--alert-cpu") {
         Some(text) => Some(
@@ -98,7 +95,7 @@ fn parse_settings(sh: &mut Shell, args: &Args) -> Result<Settings, Failure> {
 }
 
 fn positive_seconds(opt: &str, text: &str) -> Result<Duration, Failure> {
-    config::seconds(text)
+    settings::seconds(text)
         .filter(|d| !d.is_zero())
         .ok_or_else(|| usage(format!("invalid {opt} '{text}' (expected a number of seconds above 0, e.g. 5 or 0.5)")))
 }
@@ -126,35 +123,32 @@ enum Csv {
 }
 
 impl Csv {
-    /// Opens `path` for appending ("-" is standard output). A new or empty file gets the
-    /// header; a file that already holds other columns is refused rather than mixed.
-    fn open(path: &str, header: &str) -> Result<Csv, Failure> {
+    /// Opens `path` for appending ("-" is standard output), by the store's rules: a
+    /// FIFO, a device, a symlink or another user's file is refused instead of waited on
+    /// or written through. A new or empty file gets the header; a file that already holds
+    /// other columns is refused rather than mixed.
+    fn open(cx: &mut Context, path: &str, header: &str) -> Result<Csv, Failure> {
         if path == "-" {
             let mut csv = Csv::Stdout;
-            csv.write(&format!("{header}\n")).map_err(|e| failed(format!("cannot write to standard output: {e}")))?;
+            csv.write(cx, &format!("{header}\n")).map_err(|e| failed(format!("cannot write to standard output: {e}")))?;
             return Ok(csv);
         }
-        let file = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .read(true)
-            .open(path)
-            .map_err(|e| failed(format!("cannot open {path}: {}", io_reason(&e))))?;
-        // The first line only (the file may hold hours of samples already).
-        let mut first = Vec::new();
-        {
-            use std::io::{BufRead, Read};
-            let mut r = std::io::BufReader::new((&file).take(4096));
-            r.read_until(b'\n', &mut first).map_err(|e| failed(format!("cannot read {path}: {}", io_reason(&e))))?;
-        }
+        let p = Path::new(path);
+        let (Some(file_name), parent) = (p.file_name().and_then(|n| n.to_str()), p.parent().filter(|d| !d.as_os_str().is_empty()))
+        else {
+            return Err(usage(format!("invalid --csv '{path}' (expected a file name, or - for standard output)")));
+        };
+        let dir = Dir::open(parent.unwrap_or(Path::new(".")))?.ok_or_else(|| failed(format!("cannot open {path}: no such directory")))?;
+        let first = dir.stat(file_name)?.map(|st| st.size).unwrap_or(0);
+        let file = dir.open_append(file_name, 0o644)?;
         let mut csv = Csv::File(file, path.to_string());
-        if first.is_empty() {
-            csv.write(&format!("{header}\n")).map_err(|e| failed(format!("cannot write {path}: {}", io_reason(&e))))?;
+        if first == 0 {
+            csv.write(cx, &format!("{header}\n")).map_err(|e| failed(format!("cannot write {path}: {}", io_reason(&e))))?;
         } else {
-            if first.last() == Some(&b'\n') {
-                first.pop();
-            }
-            if first != header.as_bytes() {
+            // The first line only (the file may hold hours of samples already).
+            let head = dir.read_head(file_name, 4096)?;
+            let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+            if line != header.as_bytes() {
                 return Err(failed(format!(
                     "{path} already holds other data (its first line is not '{header}'); give another file"
                 )));
@@ -164,14 +158,12 @@ impl Csv {
     }
 
     /// Writes whole rows with one write(2), so a reader never sees half a row.
-    fn write(&mut self, text: &str) -> std::io::Result<()> {
+    fn write(&mut self, cx: &mut Context, text: &str) -> std::io::Result<()> {
         match self {
             Csv::File(f, _) => f.write_all(text.as_bytes()),
-            Csv::Stdout => {
-                // Through C's stdout, flushed at once: in order with the shell's own
-                // output, and each sample shows up at once, even into a pipe.
-                crate::zsh::print_now(text)
-            }
+            // Through C's stdout, flushed at once: in order with the shell's own output,
+            // and each sample shows up at once, even into a pipe.
+            Csv::Stdout => cx.sh.print_now(text.as_bytes()),
         }
     }
 
@@ -202,7 +194,7 @@ struct Stops {
 
 impl Stops {
     fn block() -> Stops {
-        let set: Vec<i32> = STOP_SIGNALS.iter().copied().filter(|&s| !process_facts::signal::is_ignored(s)).collect();
+        let set: Vec<i32> = STOP_SIGNALS.iter().copied().filter(|&s| !signal::is_ignored(s)).collect();
         let mut stops = Stops { set, guard: None };
         stops.rearm();
         stops
@@ -234,23 +226,20 @@ enum Call {
     Debug(String),
 }
 
-fn ms_ceil(d: Duration) -> i32 {
-    d.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32
-}
-
 fn epoch_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// `process-monitor NAME_OR_PID... [--alert-cpu PCT] [--alert-mem KB] [--interval S]
 /// [--alert-after N] [--alert-every] [--csv FILE] [--duration S] [--count N]`
-pub fn monitor(sh: &mut Shell, args: &Args) -> Outcome {
-    let settings = parse_settings(sh, args)?;
+pub fn monitor(cx: &mut Context, args: &Args) -> Outcome {
+    let settings = parse_settings(cx, args)?;
 
     // Every target must be there at the start: one clear line about the first that is not.
     let mut targets: Vec<Target> = Vec::new();
-    for text in &args.operands {
-        let target = resolve(sh, text)?.map_err(failed)?;
+    for text in (0..args.count()).map(|i| args.bytes(i)) {
+        let text = std::str::from_utf8(text).map_err(|_| usage(format!("'{}' is not valid UTF-8", String::from_utf8_lossy(text))))?;
+        let target = resolve(cx, text)?.map_err(failed)?;
         if !targets.iter().any(|t| t.id == target.id) {
             targets.push(target);
         }
@@ -267,11 +256,11 @@ pub fn monitor(sh: &mut Shell, args: &Args) -> Outcome {
         watches.push(Watch { id: t.id, reader, label: t.label(), pidfd, last: first, cpu_alarm: Alarm::default(), mem_alarm: Alarm::default(), alive: true });
     }
     let mut csv = match &settings.csv {
-        Some(path) => Some(Csv::open(path, if many { CSV_HEADER_MANY } else { CSV_HEADER })?),
+        Some(path) => Some(Csv::open(cx, path, if many { CSV_HEADER_MANY } else { CSV_HEADER })?),
         None => None,
     };
 
-    if config::debug(sh) {
+    if cx.settings().debug {
         let names: Vec<String> = watches.iter().map(|w| format!("{} (PID {})", w.label, w.id.pid)).collect();
         let mut alerts = Vec::new();
         if let Some(c) = settings.alert_cpu {
@@ -286,37 +275,37 @@ pub fn monitor(sh: &mut Shell, args: &Args) -> Outcome {
             watch::seconds_text(settings.interval),
             if alerts.is_empty() { String::new() } else { format!("; alerts: {}", alerts.join(", ")) }
         );
-        debug(sh, &msg);
+        cx.debug(&msg);
     }
 
-    sh.keep_shell_signal_mask();
+    cx.sh.keep_shell_signal_mask();
     let mut stops = Stops::block();
-    let result = run(sh, &settings, &mut watches, csv.as_mut(), &mut stops);
+    let result = run(cx, &settings, &mut watches, csv.as_mut(), &mut stops);
     drop(stops); // the shell's signal mask as it was
     match result {
         Ended::Done(status) => Ok(status),
         Ended::Signal(sig) => {
-            debug(sh, &format!("process-monitor: stopped by {}", process_facts::signal::signal_name(sig)));
+            cx.debug(&format!("process-monitor: stopped by {}", signal::signal_name(sig)));
             // The signal was meant for this shell too: let it take its ordinary course now
             // that the monitor has finished cleanly (an interactive shell's Ctrl-C aborts
             // the command line, a trap runs, a script without one ends as it would have).
-            process_facts::signal::raise(sig);
-            Ok(128 + sig)
+            signal::raise(sig);
+            Ok(Exit::signal(sig))
         }
-        Ended::Interrupted => Ok(128 + libc::SIGINT),
+        Ended::Interrupted => Ok(Exit::Interrupted),
         Ended::Failed(msg) => Err(failed(msg)),
     }
 }
 
 enum Ended {
-    Done(i32),
+    Done(Exit),
     Signal(i32),
     /// Ctrl-C already seen by zsh (errflag), e.g. while a handler ran.
     Interrupted,
     Failed(String),
 }
 
-fn run(sh: &mut Shell, s: &Settings, watches: &mut [Watch], mut csv: Option<&mut Csv>, stops: &mut Stops) -> Ended {
+fn run(cx: &mut Context, s: &Settings, watches: &mut [Watch], mut csv: Option<&mut Csv>, stops: &mut Stops) -> Ended {
     let start = Instant::now();
     let deadline = s.duration.map(|d| start + d);
     let due = |k: u64| start + s.interval.mul_f64(k as f64);
@@ -347,16 +336,15 @@ fn run(sh: &mut Shell, s: &Settings, watches: &mut [Watch], mut csv: Option<&mut
         if unwatched {
             wake_at = wake_at.min(now + LIVENESS_SLICE);
         }
-        let wake = signalfd::wait(&fds, stops.guard(), ms_ceil(wake_at.saturating_duration_since(now))).unwrap_or_default();
+        let Ok(wake) = signal::wait_on(cx, stops.guard(), &fds, wake_at.saturating_duration_since(now)) else {
+            return Ended::Interrupted;
+        };
         if let Some(sig) = wake.signal {
             return Ended::Signal(sig);
         }
-        if sh.interrupted() {
-            return Ended::Interrupted;
-        }
 
         // Deaths first, reported at once.
-        let mut gone: Vec<usize> = wake.exited.iter().map(|&k| owners[k]).collect();
+        let mut gone: Vec<usize> = wake.ready.iter().map(|&k| owners[k]).collect();
         if unwatched {
             gone.extend(watches.iter().enumerate().filter(|(_, w)| w.alive && w.pidfd.is_none() && !w.id.is_alive()).map(|(i, _)| i));
         }
@@ -368,12 +356,12 @@ fn run(sh: &mut Shell, s: &Settings, watches: &mut [Watch], mut csv: Option<&mut
         let now = Instant::now();
         if watches.iter().any(|w| w.alive) && now >= due(tick) {
             let elapsed = s.interval.mul_f64(tick as f64);
-            if let Err(e) = sample(s, watches, csv.as_deref_mut(), elapsed, many, &mut calls) {
+            if let Err(e) = sample(cx, s, watches, csv.as_deref_mut(), elapsed, many, &mut calls) {
                 finished = Some(e);
             }
             taken += 1;
             if s.count.is_some_and(|c| taken >= c) {
-                finished.get_or_insert(Ended::Done(STATUS_OK));
+                finished.get_or_insert(Ended::Done(Exit::Success));
             }
             // After a slow round (handlers that took longer than the interval), skip the
             // samples already missed instead of taking them in a burst.
@@ -384,9 +372,17 @@ fn run(sh: &mut Shell, s: &Settings, watches: &mut [Watch], mut csv: Option<&mut
         // Then the shell: events and debug lines of this round, signals unblocked. When
         // nobody listens to any of the round's events, no handler call is made at all.
         if !calls.is_empty() {
-            let heard = listening(sh, &calls);
+            let debug = cx.settings().debug;
+            let mut heard: Vec<(&'static str, bool)> = Vec::new();
             calls.retain(|c| match c {
-                Call::Emit(event, _) => heard.iter().any(|h| h == event),
+                Call::Emit(event, _) => match heard.iter().find(|(e, _)| e == event) {
+                    Some(&(_, h)) => h,
+                    None => {
+                        let h = events::heard(cx.sh, event, debug);
+                        heard.push((event, h));
+                        h
+                    }
+                },
                 Call::Debug(_) => true,
             });
         }
@@ -398,11 +394,11 @@ fn run(sh: &mut Shell, s: &Settings, watches: &mut [Watch], mut csv: Option<&mut
                 match call {
                     Call::Emit(event, payload) => {
                         let payload: Vec<&str> = payload.iter().map(String::as_str).collect();
-                        emit(sh, event, &payload);
+                        cx.emit(event, &payload);
                     }
-                    Call::Debug(msg) => debug(sh, &msg),
+                    Call::Debug(msg) => cx.debug(&msg),
                 }
-                if sh.interrupted() {
+                if cx.sh.interrupted() {
                     return Ended::Interrupted;
                 }
             }
@@ -411,31 +407,10 @@ fn run(sh: &mut Shell, s: &Settings, watches: &mut [Watch], mut csv: Option<&mut
         if let Some(end) = finished {
             return end;
         }
-        if !watches.iter().any(|w| w.alive) {
-            return Ended::Done(STATUS_OK);
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Ended::Done(STATUS_OK);
+        if !watches.iter().any(|w| w.alive) || deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ended::Done(Exit::Success);
         }
     }
-}
-
-/// Which of the events queued would reach a handler, asked of the shim's
-/// `_process-listening` (it leaves their names in `$_process_listening`): one shell call
-/// per round, and no call at all for an event nobody listens to.
-fn listening(sh: &mut Shell, calls: &[Call]) -> Vec<String> {
-    let mut names: Vec<&str> = Vec::new();
-    for c in calls {
-        if let Call::Emit(event, _) = c {
-            if !names.contains(event) {
-                names.push(event);
-            }
-        }
-    }
-    if names.is_empty() || sh.call_function("_process-listening", &names).is_none() {
-        return Vec::new();
-    }
-    sh.get("_process_listening").unwrap_or_default().split_whitespace().map(str::to_string).collect()
 }
 
 fn died(w: &mut Watch, calls: &mut Vec<Call>) {
@@ -449,7 +424,7 @@ fn died(w: &mut Watch, calls: &mut Vec<Call>) {
 }
 
 /// One round: read every live target and write the CSV rows, then queue the events.
-fn sample(s: &Settings, watches: &mut [Watch], csv: Option<&mut Csv>, elapsed: Duration, many: bool, calls: &mut Vec<Call>) -> Result<(), Ended> {
+fn sample(cx: &mut Context, s: &Settings, watches: &mut [Watch], csv: Option<&mut Csv>, elapsed: Duration, many: bool, calls: &mut Vec<Call>) -> Result<(), Ended> {
     struct Row {
         index: usize,
         cpu: f64,
@@ -475,10 +450,10 @@ fn sample(s: &Settings, watches: &mut [Watch], csv: Option<&mut Csv>, elapsed: D
             let w = &watches[r.index];
             text.push_str(&watch::csv_row(timestamp, elapsed, r.cpu, r.rss_kb, many.then_some((w.label.as_str(), w.id.pid))));
         }
-        if let Err(e) = csv.write(&text) {
+        if let Err(e) = csv.write(cx, &text) {
             result = Err(if e.raw_os_error() == Some(libc::EPIPE) {
                 // The reader of a pipe has gone (`| head`): end quietly, as a pipeline does.
-                Ended::Done(128 + libc::SIGPIPE)
+                Ended::Done(Exit::signal(libc::SIGPIPE))
             } else {
                 Ended::Failed(format!("cannot write {}: {}", csv.name(), io_reason(&e)))
             });

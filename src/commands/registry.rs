@@ -2,25 +2,32 @@
 //!
 //! "Tracked" means started through this library (process-start, process-restart,
 //! process-supervise: the registry under `$PROCESS_STATE_DIR/registry`) or recorded with
-//! process-write-pid (a PID file in `$PROCESS_PID_DIR`).
+//! process-write-pid (a PID file in `$PROCESS_PID_DIR`). A file the store refuses is
+//! reported in one line and skipped; the others are still listed or cleaned.
 
-use super::config::{self, pid_dir};
-use super::pidfiles::to_failure;
-use super::{Args, OptSpec, Outcome, STATUS_OK};
-use crate::zsh::Shell;
+use super::{Args, Context, Exit, OptSpec, Outcome};
 use process_facts::pidfile::{Check, Contents};
 use process_facts::state::Member;
+use process_facts::store::Result as StoreResult;
 use process_facts::{proc, Identity};
 
 pub const NONE: OptSpec = OptSpec { valued: &[], flags: &[], operands: &[], min: 0, max: 0 };
 
+/// The value, or the default after a one-line warning.
+fn or_warn<T: Default>(cx: &mut Context, r: StoreResult<T>) -> T {
+    r.unwrap_or_else(|e| {
+        cx.warn(&e.to_string());
+        T::default()
+    })
+}
+
 /// `process-list`: `  [PID] NAME: COMMAND`, one line per tracked process, `(dead)` after
 /// those no longer running.
-pub fn list(sh: &mut Shell, _args: &Args) -> Outcome {
-    let state = config::state(sh);
-    let pids = pid_dir(sh);
-    let mut names = state.registered_names();
-    for n in pids.names() {
+pub fn list(cx: &mut Context, _args: &Args) -> Outcome {
+    let settings = cx.settings();
+    let (state, pids) = (settings.state(), settings.pid_files());
+    let mut names = or_warn(cx, state.registered_names());
+    for n in or_warn(cx, pids.names()) {
         if !names.contains(&n) {
             names.push(n);
         }
@@ -28,15 +35,25 @@ pub fn list(sh: &mut Shell, _args: &Args) -> Outcome {
     names.sort();
     let mut out = String::from("Tracked processes:\n");
     for name in names {
-        let entry = state.entry(&name);
-        let (pid, running, command) = match pids.read(&name).map_err(to_failure)? {
-            Contents::Pid { pid, .. } => {
-                let running = pids.running(&name).ok().flatten();
+        let entry = or_warn(cx, state.entry(&name));
+        let contents = match pids.read(&name, cx) {
+            Ok(c) => c,
+            Err(e) => {
+                cx.warn(&e.to_string());
+                continue;
+            }
+        };
+        let (pid, running, command) = match contents {
+            Contents::Pid { pid, identity } => {
+                let running = match identity {
+                    Some(id) => Some(id).filter(Identity::is_alive),
+                    None => Identity::of(pid),
+                };
                 let command = entry
                     .as_ref()
                     .filter(|e| e.pid == pid)
                     .map(|e| e.command.clone())
-                    .or_else(|| running.and_then(|id| proc::cmdline(id.pid).ok()).map(|a| a.join(" ")))
+                    .or_else(|| running.and_then(|id| proc::cmdline(id.pid).ok()).map(|a| String::from_utf8_lossy(&a.join(&b' ')).into_owned()))
                     .unwrap_or_default();
                 (pid.to_string(), running.is_some(), command)
             }
@@ -50,43 +67,51 @@ pub fn list(sh: &mut Shell, _args: &Args) -> Outcome {
             (false, true) => "(dead)",
             (false, false) => " (dead)",
         };
-        out.push_str(&format!("  [{pid}] {name}: {command}{dead}\n"));
+        out.push_str(&format!("  [{pid}] {name}: {}{dead}\n", command.replace('\n', " ")));
     }
-    sh.print(&out);
-    Ok(STATUS_OK)
+    cx.sh.print(out.as_bytes());
+    Ok(Exit::Success)
 }
 
 /// `process-cleanup`: removes stale PID files, registry entries of dead processes, and
-/// group members that are dead PIDs (groups left empty go too). Reports the count on
-/// stderr (through the shim's `_process-log`, so `_log` when it is loaded).
-pub fn cleanup(sh: &mut Shell, _args: &Args) -> Outcome {
-    let state = config::state(sh);
-    let pids = pid_dir(sh);
+/// group members that are dead PIDs (groups left empty go too). Reports what it removed
+/// on stderr (through the shim's `_process-log`, so `_log` when it is loaded); says
+/// nothing when there was nothing to remove.
+pub fn cleanup(cx: &mut Context, _args: &Args) -> Outcome {
+    let settings = cx.settings();
+    let (state, pids) = (settings.state(), settings.pid_files());
     let mut removed = 0usize;
-    for name in pids.names() {
-        if let Ok(Check::Stale) = pids.check(&name) {
-            removed += 1;
+    for name in or_warn(cx, pids.names()) {
+        match pids.check(&name, cx) {
+            Ok(Check::Stale) => removed += 1,
+            Ok(_) => {}
+            Err(e) => cx.warn(&e.to_string()),
         }
     }
-    for name in state.registered_names() {
-        let alive = state.entry(&name).map(|e| e.identity().is_alive()).unwrap_or(false);
+    for name in or_warn(cx, state.registered_names()) {
+        let alive = or_warn(cx, state.entry(&name)).is_some_and(|e| e.identity().is_alive());
         if !alive {
-            state.unregister(&name);
-            removed += 1;
+            match state.unregister(&name) {
+                Ok(()) => removed += 1,
+                Err(e) => cx.warn(&e.to_string()),
+            }
         }
     }
-    for group in state.group_names() {
-        let dropped = state
-            .group_retain(&group, |m| match m {
-                Member::Process(id) => Identity::is_alive(id),
-                Member::Service(_) => true,
-            })
-            .unwrap_or(0);
-        removed += dropped;
+    for group in or_warn(cx, state.group_names()) {
+        let mut keep = |m: &Member| match m {
+            Member::Process(id) => id.is_alive(),
+            Member::Service(_) => true,
+        };
+        match state.group_retain(&group, &mut keep, cx) {
+            Ok(n) => removed += n,
+            Err(e) => cx.warn(&e.to_string()),
+        }
     }
-    let msg = format!("process-cleanup: removed {removed} stale entr{}", if removed == 1 { "y" } else { "ies" });
-    if sh.call_function("_process-log", &["info", &msg]).is_none() {
-        sh.warn("process-cleanup", &format!("removed {removed} stale entries"));
+    if removed > 0 {
+        let msg = format!("process-cleanup: removed {removed} stale entr{}", if removed == 1 { "y" } else { "ies" });
+        if cx.sh.call_function("_process-log", &["info", &msg]).is_none() {
+            cx.warn(&format!("removed {removed} stale entr{}", if removed == 1 { "y" } else { "ies" }));
+        }
     }
-    Ok(STATUS_OK)
+    Ok(Exit::Success)
 }

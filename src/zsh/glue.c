@@ -7,9 +7,39 @@
 const char *zp_header_version(void) { return ZSH_VERSION; }
 
 /* zsh flushes C's stdout after every builtin: writing through it keeps output in order
- * with the shell's own and correct inside $(...) and redirections. */
+ * with the shell's own and correct inside $(...) and redirections. C's stdio does not
+ * retry a write a signal interrupted, so Ctrl-C ends a write to a stalled pipe. */
 void zp_stdout_write(const char *buf, size_t len) { fwrite(buf, 1, len, stdout); }
 int zp_stdout_flush(void) { return fflush(stdout); }
+/* zsh buffers stderr and flushes it after each message of its own (zerrmsg): so do we,
+ * or a line would surface later, through whatever fd 2 is by then. */
+void zp_stderr_write(const char *buf, size_t len) { fwrite(buf, 1, len, stderr); fflush(stderr); }
+
+/*
+ * Signals. zsh runs a builtin with its signals *not* queued (execbuiltin is called after
+ * dont_queue_signals()), so a trap can run from the signal handler in the middle of
+ * whatever the builtin does: allocating, writing, holding state. The module queues them
+ * for the whole builtin, as zsh's own code does around such work, and lets them through
+ * only around a wait (read1char's pattern in Src/utils.c), where a trap is harmless.
+ */
+void zp_queue_signals(void) { queue_signals(); }
+void zp_unqueue_signals(void) { unqueue_signals(); }
+int zp_let_signals_through(void) { int q = queue_signal_level(); dont_queue_signals(); return q; }
+void zp_restore_signal_queueing(int q) { restore_queue_signals(q); }
+
+int zp_function_exists(char *name) { return getshfunc(name) != NULL; }
+
+/* Sets the scalar NAME (metafied) to VALUE unless it is set and not empty, as
+ * `: ${NAME:=VALUE}` would, globally and without WARN_CREATE_GLOBAL's warning. */
+void
+zp_set_default(char *name, char *value)
+{
+    char *current = getsparam(name);
+
+    if (current && *current)
+	return;
+    assignsparam(name, ztrdup(value), 0);
+}
 
 /*
  * Signals a builtin blocked for itself (a monitor or supervisor reads TERM,
@@ -49,7 +79,7 @@ int zp_call_function(char *name, char **args, int *status, const sigset_t *shell
     Shfunc shf = getshfunc(name);
     LinkList list;
     char **ap;
-    int saved_errflag = errflag, i, deferring[ZP_NDEFER];
+    int saved_errflag = errflag, i, q, deferring[ZP_NDEFER];
     char saved_errexit = opts[ERREXIT], saved_errreturn = opts[ERRRETURN];
     zlong saved_lastval = lastval;
     sigset_t builtin_mask;
@@ -75,7 +105,11 @@ int zp_call_function(char *name, char **args, int *status, const sigset_t *shell
     zaddlinknode(list, ztrdup(name));
     for (ap = args; ap && *ap; ap++)
         zaddlinknode(list, ztrdup(*ap));
+    /* Shell code runs with signals let through, as zsh runs a function (execfuncdef). */
+    q = queue_signal_level();
+    dont_queue_signals();
     *status = doshfunc(shf, list, 1);
+    restore_queue_signals(q);
     freelinklist(list, freestr);
     opts[ERREXIT] = saved_errexit;
     opts[ERRRETURN] = saved_errreturn;
@@ -94,10 +128,6 @@ int zp_call_function(char *name, char **args, int *status, const sigset_t *shell
 
 /* Ctrl-C while a builtin waits: zsh sets ERRFLAG_INT in errflag. */
 int zp_errflag_interrupted(void) { return (errflag & ERRFLAG_INT) != 0; }
-void zp_errflag_clear_interrupt(void) { errflag &= ~ERRFLAG_INT; }
-
-void zp_queue_signals(void) { queue_signals(); }
-void zp_unqueue_signals(void) { unqueue_signals(); }
 
 /*
  * $_PROCESS_GROUPS: a read-only special associative array (as zsh/parameter's
@@ -112,7 +142,11 @@ static HashNode
 getpmgroup(UNUSED(HashTable ht), const char *name)
 {
     Param pm = (Param) hcalloc(sizeof(struct param));
-    char *value = zp_group_value(name);
+    char *value;
+
+    queue_signals();
+    value = zp_group_value(name);
+    unqueue_signals();
 
     pm->node.nam = dupstring(name);
     pm->node.flags = PM_SCALAR | PM_READONLY;
@@ -130,7 +164,11 @@ static void
 scanpmgroups(UNUSED(HashTable ht), ScanFunc func, int flags)
 {
     struct param pm;
-    char **names = zp_group_names();
+    char **names;
+
+    queue_signals();
+    names = zp_group_names();
+    unqueue_signals();
 
     memset(&pm, 0, sizeof(pm));
     pm.node.flags = PM_SCALAR | PM_READONLY;
@@ -140,7 +178,11 @@ scanpmgroups(UNUSED(HashTable ht), ScanFunc func, int flags)
 	if (func != scancountparams &&
 	    ((flags & (SCANPM_WANTVALS|SCANPM_MATCHVAL)) ||
 	     !(flags & SCANPM_WANTKEYS))) {
-	    char *value = zp_group_value(*names);
+	    char *value;
+
+	    queue_signals();
+	    value = zp_group_value(*names);
+	    unqueue_signals();
 	    pm.u.str = value ? value : dupstring("");
 	}
 	func(&pm.node, flags);

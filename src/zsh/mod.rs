@@ -1,30 +1,86 @@
-//! The zsh-facing layer: the only place with `unsafe`.
+//! The zsh-facing layer: with `process_facts::sys`, the only place with `unsafe`.
 //!
 //! [`module`] holds the entry points zsh calls when it loads the module and the one
-//! dispatcher every builtin goes through; [`Shell`] is the small safe interface the
-//! commands use to talk back to the shell (output, parameters, function calls, Ctrl-C).
+//! dispatcher every builtin goes through; [`params`] the special parameter; [`Shell`] is
+//! the small safe interface the commands use to talk back to the shell.
+//!
+//! **Signals.** zsh runs builtins with signals not queued, so a trap could run in the
+//! middle of anything the module does. Every entry from zsh into Rust (a builtin, a
+//! special parameter's callback) runs with zsh's signals queued, and they are let through
+//! only by [`Shell::let_signals_through`], around a single blocking system call that
+//! allocates nothing and holds no state, and by [`Shell::call_function`], which runs shell
+//! code the way zsh does. Traps therefore run at those safe points, or right after the
+//! builtin returns.
 
 mod ffi;
 pub mod module;
 mod params;
 
+use process_facts::sys::signal::Mask;
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::ptr;
 
-/// The shell, as seen from inside one builtin call. Only the dispatcher creates it, so a
+/// What the module is, for zsh: the builtins, what to do once loaded, the special
+/// parameter. Defined by the crate root (lib.rs), which wires the commands in.
+pub struct Definition {
+    pub builtins: &'static [Builtin],
+    /// Runs once when the module is loaded (after the version check).
+    pub on_load: fn(&mut Shell),
+    /// `$_PROCESS_GROUPS`: a read-only special associative array.
+    pub groups: SpecialHash,
+}
+
+/// One builtin: its name and its handler (arguments unmetafied, as bytes).
+pub struct Builtin {
+    pub name: &'static CStr,
+    pub run: fn(&mut Shell, &'static str, Vec<Vec<u8>>) -> i32,
+}
+
+/// The callbacks behind a read-only special hash: one value, and every key.
+pub struct SpecialHash {
+    pub get: fn(&mut Shell, &str) -> Option<String>,
+    pub keys: fn(&mut Shell) -> Vec<String>,
+}
+
+/// The shell, as seen from inside one builtin call. Only the zsh layer creates it, so a
 /// command can only reach zsh while zsh is running that command, on zsh's own thread.
 pub struct Shell {
     _not_send: std::marker::PhantomData<*const ()>,
     /// The signal mask zsh had, kept by a builtin that is about to block signals for
     /// itself: shell functions it calls run with this one.
-    shell_mask: Option<libc::sigset_t>,
+    shell_mask: Option<Mask>,
 }
 
 /// A value a command hands back: printed, or assigned to the variable the caller named.
+/// Bytes, as zsh strings are: a process name that is not UTF-8 passes through unchanged.
 pub enum Value {
-    Scalar(String),
-    Array(Vec<String>),
-    Assoc(Vec<(String, String)>),
+    Scalar(Vec<u8>),
+    Array(Vec<Vec<u8>>),
+    Assoc(Vec<(String, Vec<u8>)>),
+}
+
+impl Value {
+    pub fn text(s: impl Into<String>) -> Value {
+        Value::Scalar(s.into().into_bytes())
+    }
+}
+
+/// zsh's signals queued while it lives (entries from zsh into Rust).
+pub(crate) struct SignalsQueued(());
+
+impl SignalsQueued {
+    pub(crate) fn new() -> SignalsQueued {
+        // SAFETY: zsh's queue_signals on its own thread; undone in Drop.
+        unsafe { ffi::zp_queue_signals() };
+        SignalsQueued(())
+    }
+}
+
+impl Drop for SignalsQueued {
+    fn drop(&mut self) {
+        // SAFETY: pairs with the queue_signals above; runs the traps that were held.
+        unsafe { ffi::zp_unqueue_signals() };
+    }
 }
 
 impl Shell {
@@ -34,37 +90,36 @@ impl Shell {
 
     /// Writes to the shell's standard output (C's stdout, which zsh flushes after every
     /// builtin, so output stays in order inside `$(...)` and redirections).
-    pub fn print(&mut self, text: &str) {
-        // SAFETY: the pointer and length describe `text`, which outlives the call.
-        unsafe { ffi::zp_stdout_write(text.as_ptr().cast(), text.len()) }
+    pub fn print(&mut self, bytes: &[u8]) {
+        // SAFETY: the pointer and length describe `bytes`, which outlives the call.
+        unsafe { ffi::zp_stdout_write(bytes.as_ptr().cast(), bytes.len()) }
     }
 
-    /// Writes one line to standard error. The library's messages never go to stdout, so
-    /// they never end up in a caller's `$(...)`.
-    pub fn warn(&mut self, command: &str, message: &str) {
-        use std::io::Write;
+    /// Writes `line` to standard error as one line, with one write: the library's only
+    /// way to say something to the user (commands prefix their name). Control characters
+    /// a message quotes from user input are shown escaped, so it stays one line.
+    pub fn error_line(&mut self, line: &str) {
         // stdout first, so a message printed after output appears after it.
         // SAFETY: flushing C's stdout has no preconditions.
         unsafe { ffi::zp_stdout_flush() };
-        // One line, always: a newline or other control character in user input quoted
-        // by the message (a name, an option) is shown escaped.
-        let mut line = String::with_capacity(command.len() + message.len() + 2);
-        for c in command.chars().chain(": ".chars()).chain(message.chars()) {
+        let mut out = String::with_capacity(line.len() + 1);
+        for c in line.chars() {
             if c.is_control() {
-                line.extend(c.escape_default());
+                out.extend(c.escape_default());
             } else {
-                line.push(c);
+                out.push(c);
             }
         }
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{line}");
+        out.push('\n');
+        // SAFETY: as print.
+        unsafe { ffi::zp_stderr_write(out.as_ptr().cast(), out.len()) }
     }
 
     /// Assigns `value` to the parameter `name` (scalar, array or associative array), as
     /// zsh's `read`, `zstat -A` and `strftime -s` do: locals in the caller's scope are
     /// honoured. Returns false (and zsh has printed why) when zsh refused, e.g. readonly.
     pub fn assign(&mut self, name: &str, value: Value) -> bool {
-        let Some(zname) = zsh_string(name) else { return false };
+        let Some(zname) = zsh_string(name.as_bytes()) else { return false };
         // SAFETY: every string and array handed to zsh is allocated by zsh (zalloc/metafy)
         // and becomes zsh's; the name is a writable zsh copy that we free afterwards.
         let param = unsafe {
@@ -73,11 +128,8 @@ impl Shell {
                     Some(v) => ffi::setsparam(zname, v),
                     None => ptr::null_mut(),
                 },
-                Value::Array(items) => ffi::setaparam(zname, zsh_array(items.iter().map(String::as_str))),
-                Value::Assoc(pairs) => ffi::sethparam(
-                    zname,
-                    zsh_array(pairs.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()])),
-                ),
+                Value::Array(items) => ffi::setaparam(zname, zsh_array(items.iter().map(Vec::as_slice))),
+                Value::Assoc(pairs) => ffi::sethparam(zname, zsh_array(pairs.iter().flat_map(|(k, v)| [k.as_bytes(), v.as_slice()]))),
             };
             ffi::zsfree(zname);
             p
@@ -85,29 +137,74 @@ impl Shell {
         !param.is_null()
     }
 
-    /// The value of a scalar parameter, if it is set.
-    pub fn get(&mut self, name: &str) -> Option<String> {
+    /// Sets the global scalar `name` to `value` unless it is set and not empty (the way
+    /// the documented `$PROCESS_*` defaults are published).
+    pub fn set_default(&mut self, name: &str, value: &[u8]) {
+        let (Some(zname), Some(zvalue)) = (zsh_string(name.as_bytes()), zsh_string(value)) else { return };
+        // SAFETY: zsh copies the value; both copies are ours to free.
+        unsafe {
+            ffi::zp_set_default(zname, zvalue);
+            ffi::zsfree(zname);
+            ffi::zsfree(zvalue);
+        }
+    }
+
+    /// The value of a scalar parameter, if it is set, as bytes.
+    pub fn get_bytes(&mut self, name: &str) -> Option<Vec<u8>> {
         let cname = CString::new(name).ok()?;
         // SAFETY: getsparam only reads the name; the returned string belongs to zsh and is
         // copied (and unmetafied) before we return.
         unsafe {
             let v = ffi::getsparam(cname.as_ptr() as *mut c_char);
-            if v.is_null() {
-                None
-            } else {
-                Some(unmetafy_to_string(v))
+            (!v.is_null()).then(|| unmetafy_bytes(CStr::from_ptr(v).to_bytes()))
+        }
+    }
+
+    /// The value of a scalar parameter, if it is set (bytes that are not UTF-8: U+FFFD).
+    pub fn get(&mut self, name: &str) -> Option<String> {
+        self.get_bytes(name).map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+
+    /// The elements of an array parameter, if it is set.
+    pub fn get_array(&mut self, name: &str) -> Option<Vec<String>> {
+        let cname = CString::new(name).ok()?;
+        // SAFETY: getaparam returns zsh's own NULL-terminated array (not ours to free),
+        // copied before we return.
+        unsafe {
+            let mut p = ffi::getaparam(cname.as_ptr() as *mut c_char);
+            if p.is_null() {
+                return None;
             }
+            let mut out = Vec::new();
+            while !(*p).is_null() {
+                out.push(String::from_utf8_lossy(&unmetafy_bytes(CStr::from_ptr(*p).to_bytes())).into_owned());
+                p = p.add(1);
+            }
+            Some(out)
+        }
+    }
+
+    /// True when a shell function `name` is defined.
+    pub fn function_exists(&mut self, name: &str) -> bool {
+        let Some(zname) = zsh_string(name.as_bytes()) else { return false };
+        // SAFETY: getshfunc only reads the name, which we free.
+        unsafe {
+            let found = ffi::zp_function_exists(zname) != 0;
+            ffi::zsfree(zname);
+            found
         }
     }
 
     /// Calls the shell function `name` with `args`; None when no such function exists.
-    /// A failing function never aborts the calling command (glue.c keeps errflag).
+    /// It runs as zsh runs functions (signals let through), with errexit off; a failing
+    /// function never aborts the calling command (glue.c keeps errflag). The caller must
+    /// hold no module state across it: the function may call back into the module.
     pub fn call_function(&mut self, name: &str, args: &[&str]) -> Option<i32> {
-        let zname = zsh_string(name)?;
-        let mut owned: Vec<*mut c_char> = args.iter().filter_map(|a| zsh_string(a)).collect();
+        let zname = zsh_string(name.as_bytes())?;
+        let mut owned: Vec<*mut c_char> = args.iter().filter_map(|a| zsh_string(a.as_bytes())).collect();
         owned.push(ptr::null_mut());
         let mut status: c_int = 0;
-        let mask = self.shell_mask.as_ref().map_or(ptr::null(), |m| m as *const libc::sigset_t);
+        let mask = self.shell_mask.as_ref().map_or(ptr::null(), Mask::as_ptr);
         // SAFETY: zp_call_function copies every argument (we free our copies below) and
         // only reads the mask.
         let found = unsafe { ffi::zp_call_function(zname, owned.as_mut_ptr(), &mut status, mask.cast()) };
@@ -120,17 +217,22 @@ impl Shell {
         (found == 0).then_some(status)
     }
 
+    /// Runs `call` with zsh's signals let through: a trap that is due runs now, and one
+    /// whose signal arrives during `call` runs from the signal handler. So `call` must be
+    /// one blocking system call that allocates nothing and holds no module state.
+    pub fn let_signals_through(&mut self, call: &mut dyn FnMut()) {
+        // SAFETY: zsh's dont_queue_signals / restore_queue_signals pair, on its thread.
+        let q = unsafe { ffi::zp_let_signals_through() };
+        call();
+        unsafe { ffi::zp_restore_signal_queueing(q) };
+    }
+
     /// Keeps the current signal mask as the shell's own, before this builtin blocks
     /// signals for itself (to read them from a signalfd): shell functions it calls then
     /// run with the shell's mask, and a stop signal arriving meanwhile is held for the
     /// builtin instead of killing the shell halfway (glue.c).
     pub fn keep_shell_signal_mask(&mut self) {
-        // SAFETY: reads the mask into a local sigset_t.
-        unsafe {
-            let mut m: libc::sigset_t = std::mem::zeroed();
-            libc::pthread_sigmask(libc::SIG_SETMASK, ptr::null(), &mut m);
-            self.shell_mask = Some(m);
-        }
+        self.shell_mask = Some(Mask::current());
     }
 
     /// True once the user has pressed Ctrl-C during this builtin (zsh's ERRFLAG_INT).
@@ -151,35 +253,35 @@ impl Shell {
         // SAFETY: plain read of zsh's global.
         unsafe { ffi::mypid as i32 }
     }
-}
 
-/// Writes to the shell's standard output and flushes it at once: for output that must
-/// show up while a long-running builtin (a monitor writing CSV to `-`) is still running.
-pub fn print_now(text: &str) -> std::io::Result<()> {
-    // SAFETY: the pointer and length describe `text`; fflush has no preconditions.
-    unsafe {
-        ffi::zp_stdout_write(text.as_ptr().cast(), text.len());
-        if ffi::zp_stdout_flush() != 0 {
-            return Err(std::io::Error::last_os_error());
+    /// Writes to standard output and flushes at once: for output that must show up while
+    /// a long-running builtin (a monitor writing CSV to `-`) is still running.
+    pub fn print_now(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        // SAFETY: the pointer and length describe `bytes`; fflush has no preconditions.
+        unsafe {
+            ffi::zp_stdout_write(bytes.as_ptr().cast(), bytes.len());
+            if ffi::zp_stdout_flush() != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// A zsh-allocated, metafied copy of `s` (NUL bytes cannot be passed to zsh: None).
-fn zsh_string(s: &str) -> Option<*mut c_char> {
-    if s.as_bytes().contains(&0) {
+fn zsh_string(s: &[u8]) -> Option<*mut c_char> {
+    if s.contains(&0) {
         return None;
     }
-    let mut bytes = s.as_bytes().to_vec();
+    let mut bytes = s.to_vec();
     bytes.push(0);
     // SAFETY: metafy with META_DUP copies `len` bytes into zsh's permanent heap (zalloc).
     Some(unsafe { ffi::metafy(bytes.as_mut_ptr().cast(), s.len() as c_int, ffi::META_DUP as c_int) })
 }
 
 /// A zsh-allocated NULL-terminated array of zsh strings.
-fn zsh_array<'a>(items: impl Iterator<Item = &'a str>) -> *mut *mut c_char {
-    let items: Vec<*mut c_char> = items.map(|s| zsh_string(s).unwrap_or_else(|| zsh_string("").unwrap())).collect();
+fn zsh_array<'a>(items: impl Iterator<Item = &'a [u8]>) -> *mut *mut c_char {
+    let items: Vec<*mut c_char> = items.map(|s| zsh_string(s).unwrap_or_else(|| zsh_string(b"").unwrap())).collect();
     // SAFETY: zshcalloc returns zeroed memory of the requested size; zsh frees it with the array.
     unsafe {
         let arr = ffi::zshcalloc((items.len() + 1) * std::mem::size_of::<*mut c_char>()) as *mut *mut c_char;
@@ -188,15 +290,6 @@ fn zsh_array<'a>(items: impl Iterator<Item = &'a str>) -> *mut *mut c_char {
         }
         arr
     }
-}
-
-/// Copies a metafied zsh string into Rust, undoing zsh's metafication. Bytes that are not
-/// UTF-8 become U+FFFD.
-///
-/// # Safety
-/// `s` must point to a NUL-terminated string.
-unsafe fn unmetafy_to_string(s: *const c_char) -> String {
-    String::from_utf8_lossy(&unmetafy_bytes(CStr::from_ptr(s).to_bytes())).into_owned()
 }
 
 /// zsh's metafication: `Meta` (0x83) followed by the byte XOR 32.

@@ -1,8 +1,9 @@
-//! The Rust side of `$_PROCESS_GROUPS`, the special associative array defined in glue.c:
-//! zsh calls these while expanding it, on its own thread. Values are allocated on zsh's
-//! heap (freed by zsh after the command), and nothing unwinds back into C.
+//! The C-facing side of `$_PROCESS_GROUPS`, the special associative array defined in
+//! glue.c: zsh calls these while expanding it, on its own thread (glue.c queues signals
+//! around them). Values are allocated on zsh's heap (freed by zsh after the command), and
+//! nothing unwinds back into C. What the values are is the module definition's business.
 
-use super::{ffi, Shell};
+use super::{ffi, unmetafy_bytes, Shell};
 use std::ffi::{c_char, c_int, CStr};
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
@@ -24,9 +25,8 @@ pub extern "C" fn zp_group_value(name: *const c_char) -> *mut c_char {
             return ptr::null_mut();
         }
         // SAFETY: zsh passes a NUL-terminated key.
-        let key = String::from_utf8_lossy(&super::unmetafy_bytes(unsafe { CStr::from_ptr(name) }.to_bytes())).into_owned();
-        let mut sh = Shell::new();
-        match crate::commands::groups::members_text(&mut sh, &key) {
+        let key = String::from_utf8_lossy(&unmetafy_bytes(unsafe { CStr::from_ptr(name) }.to_bytes())).into_owned();
+        match (crate::MODULE.groups.get)(&mut Shell::new(), &key) {
             Some(text) => heap_string(&text),
             None => ptr::null_mut(),
         }
@@ -38,8 +38,7 @@ pub extern "C" fn zp_group_value(name: *const c_char) -> *mut c_char {
 #[no_mangle]
 pub extern "C" fn zp_group_names() -> *mut *mut c_char {
     panic::catch_unwind(AssertUnwindSafe(|| {
-        let mut sh = Shell::new();
-        let names = crate::commands::groups::names(&mut sh);
+        let names = (crate::MODULE.groups.keys)(&mut Shell::new());
         // SAFETY: hcalloc returns zeroed heap memory for names.len() + 1 pointers.
         unsafe {
             let arr = ffi::hcalloc((names.len() + 1) * std::mem::size_of::<*mut c_char>()) as *mut *mut c_char;

@@ -11,10 +11,14 @@
 const char *zp_header_version(void);
 void zp_stdout_write(const char *buf, size_t len);
 int zp_stdout_flush(void);
+void zp_stderr_write(const char *buf, size_t len);
 int zp_call_function(char *name, char **args, int *status, const sigset_t *shell_mask);
+int zp_function_exists(char *name);
+void zp_set_default(char *name, char *value);
 int zp_errflag_interrupted(void);
-void zp_errflag_clear_interrupt(void);
 void zp_queue_signals(void);
 void zp_unqueue_signals(void);
+int zp_let_signals_through(void);
+void zp_restore_signal_queueing(int q);
 struct paramdef *zp_paramdefs(int *count);
 #endif

@@ -1,6 +1,6 @@
 //! Test harness: runs real zsh processes that load the module through the shim, from a
 //! private install prefix laid out as scripts/install lays it out
-//! (PREFIX/bin/_process, PREFIX/lib/zsh-process/process.so).
+//! (PREFIX/bin/_process, PREFIX/lib/zsh_process/process.so).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -71,8 +71,8 @@ pub fn prefix() -> &'static Path {
     PREFIX.get_or_init(|| {
         let p = scratch("prefix");
         std::fs::create_dir_all(p.join("bin")).unwrap();
-        std::fs::create_dir_all(p.join("lib/zsh-process")).unwrap();
-        std::fs::copy(built_module(), p.join("lib/zsh-process/process.so")).unwrap();
+        std::fs::create_dir_all(p.join("lib/zsh_process")).unwrap();
+        std::fs::copy(built_module(), p.join("lib/zsh_process/process.so")).unwrap();
         let shim = p.join("bin/_process");
         std::fs::copy(repo_root().join("zsh/_process"), &shim).unwrap();
         use std::os::unix::fs::PermissionsExt;
@@ -592,4 +592,16 @@ pub fn start_script(script: &str, dir: &Path, name: &str, extra: &[&str]) -> Pro
     let ready = if script == "signals.zsh" { dir.join("signals.ready") } else { dir.join(format!("{name}.ready")) };
     assert!(wait_for(std::time::Duration::from_secs(5), || ready.exists()), "{script} never got ready");
     p
+}
+
+/// The identity file the library keeps beside `NAME.pid` (`.NAME.id`): a record of the
+/// PID, its start time (clock ticks after boot) and the boot ID.
+pub fn identity_record(pid: u32, start: u64, boot: &str) -> String {
+    format!("pid={pid}\nstart={start}\nboot={boot}\n")
+}
+
+/// The (pid, start, boot) of an identity file's text.
+pub fn parse_identity_record(text: &str) -> Option<(u32, u64, String)> {
+    let field = |k: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).map(str::to_string);
+    Some((field("pid")?.parse().ok()?, field("start")?.parse().ok()?, field("boot")?))
 }

@@ -53,49 +53,74 @@ fn sample(pid: Pid) -> Option<(Identity, Sample)> {
     Some((stat.identity(), Sample { at, ticks: stat.cpu_ticks() }))
 }
 
+/// What [`Sampler::begin`] found.
+#[derive(Debug, Clone, Copy)]
+pub enum Reading {
+    /// The recent CPU use, in percent of one core.
+    Ready(f64),
+    /// First sight of the process: wait this long, then call [`Sampler::finish`]. The wait
+    /// is the caller's, so it can be interruptible and hold no state meanwhile.
+    Wait { wait: Duration, first: FirstSample },
+    /// No such live process.
+    Gone,
+}
+
+/// The sample a first measurement starts from.
+#[derive(Debug, Clone, Copy)]
+pub struct FirstSample {
+    id: Identity,
+    sample: Sample,
+}
+
 impl Sampler {
     pub fn new() -> Sampler {
         Sampler::default()
     }
 
     /// Recent CPU use of `pid` in percent of one core (above 100 for several busy
-    /// threads), or None if no such live process. `wait` is how the first sample of a
-    /// process waits (the default is [`FIRST_WINDOW`]; a caller can make it interruptible).
-    pub fn cpu_percent(&mut self, pid: Pid, wait: &mut dyn FnMut(Duration) -> bool) -> Option<f64> {
-        let (id, now) = sample(pid)?;
+    /// threads): measured since this sampler's last sample of it, or, the first time, over
+    /// a short wait of [`FIRST_WINDOW`] that the caller makes.
+    pub fn begin(&mut self, pid: Pid) -> Reading {
+        let Some((id, now)) = sample(pid) else { return Reading::Gone };
         self.forget_old(now.at);
         if let Some(entry) = self.seen.get_mut(&id) {
             let age = now.at.duration_since(entry.sample.at);
-            if age < MIN_WINDOW {
-                if let Some(p) = entry.last_percent {
-                    return Some(p);
-                }
-            } else {
+            if age >= MIN_WINDOW {
                 let p = percent(entry.sample, now);
                 *entry = Entry { sample: now, last_percent: Some(p) };
-                return Some(p);
+                return Reading::Ready(p);
+            }
+            if let Some(p) = entry.last_percent {
+                return Reading::Ready(p);
             }
         }
         // First sight of this process (or a window too short to say anything): measure.
         let start = self.seen.get(&id).map(|e| e.sample).unwrap_or(now);
-        let remaining = FIRST_WINDOW.saturating_sub(now.at.duration_since(start.at));
-        if !remaining.is_zero() && !wait(remaining) {
+        let wait = FIRST_WINDOW.saturating_sub(now.at.duration_since(start.at));
+        Reading::Wait { wait, first: FirstSample { id, sample: start } }
+    }
+
+    /// The end of a first measurement, once the caller has waited.
+    pub fn finish(&mut self, first: FirstSample) -> Option<f64> {
+        let (id, end) = sample(first.id.pid)?;
+        if id != first.id {
             return None;
         }
-        let (id2, end) = sample(pid)?;
-        if id2 != id {
-            return None;
-        }
-        let p = percent(start, end);
+        let p = percent(first.sample, end);
         self.seen.insert(id, Entry { sample: end, last_percent: Some(p) });
         Some(p)
     }
 
-    /// Records a sample without measuring (for callers that sample on a schedule).
-    pub fn observe(&mut self, pid: Pid) -> Option<Identity> {
-        let (id, now) = sample(pid)?;
-        self.seen.entry(id).or_insert(Entry { sample: now, last_percent: None });
-        Some(id)
+    /// [`Sampler::begin`] and [`Sampler::finish`] with the wait made through `b`.
+    pub fn cpu_percent(&mut self, pid: Pid, b: &mut dyn crate::wait::Blocker) -> Option<f64> {
+        match self.begin(pid) {
+            Reading::Ready(p) => Some(p),
+            Reading::Gone => None,
+            Reading::Wait { wait, first } => {
+                crate::wait::sleep(b, wait).ok()?;
+                self.finish(first)
+            }
+        }
     }
 
     fn forget_old(&mut self, now: Instant) {
@@ -114,10 +139,7 @@ pub fn format_percent(p: f64) -> String {
 mod tests {
     use super::*;
 
-    fn sleep(d: Duration) -> bool {
-        std::thread::sleep(d);
-        true
-    }
+    use crate::wait::Plain;
 
     fn spin(d: Duration) {
         let end = Instant::now() + d;
@@ -134,17 +156,16 @@ mod tests {
         let mut s = Sampler::new();
         // What this process really got over the same time, however loaded the machine is.
         let cpu_time = || {
-            let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-            unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-            ru.ru_utime.tv_sec as f64 + ru.ru_utime.tv_usec as f64 / 1e6 + ru.ru_stime.tv_sec as f64 + ru.ru_stime.tv_usec as f64 / 1e6
+            let s = proc::stat(me).unwrap();
+            s.cpu_ticks() as f64 / proc::clock_ticks() as f64
         };
         let (c0, w0) = (cpu_time(), Instant::now());
-        let p = s.cpu_percent(me, &mut sleep).unwrap();
+        let p = s.cpu_percent(me, &mut Plain).unwrap();
         let truth = 100.0 * (cpu_time() - c0) / w0.elapsed().as_secs_f64();
         assert!(p > 5.0, "busy thread read as {p}%");
         assert!((p - truth).abs() < 30.0, "read {p}%, really {truth}%");
         // Immediately again: the last measurement, not a noisy 2 µs window.
-        let again = s.cpu_percent(me, &mut sleep).unwrap();
+        let again = s.cpu_percent(me, &mut Plain).unwrap();
         assert_eq!(p, again);
         busy.join().unwrap();
     }
@@ -153,17 +174,24 @@ mod tests {
     fn an_idle_process_reads_near_zero() {
         let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
         let mut s = Sampler::new();
-        let p = s.cpu_percent(child.id() as Pid, &mut sleep).unwrap();
+        let p = s.cpu_percent(child.id() as Pid, &mut Plain).unwrap();
         assert!(p < 10.0, "sleep read as {p}%");
         child.kill().unwrap();
         child.wait().unwrap();
-        assert!(s.cpu_percent(child.id() as Pid, &mut sleep).is_none());
+        assert!(s.cpu_percent(child.id() as Pid, &mut Plain).is_none());
     }
 
     #[test]
     fn an_interrupted_first_wait_gives_nothing() {
+        struct Stop;
+        impl crate::wait::Blocker for Stop {
+            fn block(&mut self, call: &mut dyn FnMut()) -> crate::wait::Flow {
+                call();
+                crate::wait::Flow::Stop
+            }
+        }
         let me = std::process::id() as Pid;
         let mut s = Sampler::new();
-        assert!(s.cpu_percent(me, &mut |_| false).is_none());
+        assert!(s.cpu_percent(me, &mut Stop).is_none());
     }
 }

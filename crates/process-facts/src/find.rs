@@ -18,7 +18,8 @@ use crate::Pid;
 const COMM_MAX: usize = 15;
 
 /// Programs whose first non-option argument is the script they run.
-fn is_interpreter(name: &str) -> bool {
+fn is_interpreter(name: &[u8]) -> bool {
+    let Ok(name) = std::str::from_utf8(name) else { return false };
     let base = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
     matches!(
         base,
@@ -28,26 +29,24 @@ fn is_interpreter(name: &str) -> bool {
     )
 }
 
-fn basename(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
+fn basename(path: &[u8]) -> &[u8] {
+    path.rsplit(|&b| b == b'/').next().unwrap_or(path)
 }
 
 /// Does the process described by `stat` (with its lazily read argv) answer to `name`?
-pub fn matches(name: &str, stat: &ProcStat, argv: impl FnOnce() -> Vec<String>, exe: impl FnOnce() -> Option<String>) -> bool {
+pub fn matches(name: &[u8], stat: &ProcStat, argv: impl FnOnce() -> Vec<Vec<u8>>, exe: impl FnOnce() -> Option<Vec<u8>>) -> bool {
     if stat.comm == name {
         return true;
     }
-    let long_name = name.len() > COMM_MAX && name.as_bytes().starts_with(stat.comm.as_bytes()) && stat.comm.len() == COMM_MAX;
+    let long_name = name.len() > COMM_MAX && name.starts_with(&stat.comm) && stat.comm.len() == COMM_MAX;
     // Only the two cases that can match read anything more than stat.
     let interpreter = is_interpreter(&stat.comm);
     if !long_name && !interpreter {
         return false;
     }
     let argv = argv();
-    if long_name {
-        if argv.first().map(|a| basename(a) == name).unwrap_or(false) || exe().as_deref() == Some(name) {
-            return true;
-        }
+    if long_name && (argv.first().is_some_and(|a| basename(a) == name) || exe().as_deref() == Some(name)) {
+        return true;
     }
     if interpreter {
         if let Some(script) = script_argument(&argv) {
@@ -59,15 +58,15 @@ pub fn matches(name: &str, stat: &ProcStat, argv: impl FnOnce() -> Vec<String>, 
 
 /// The script an interpreter runs: the first argument after argv[0] that is not an
 /// option (`-c CODE` means there is none).
-fn script_argument(argv: &[String]) -> Option<&str> {
+fn script_argument(argv: &[Vec<u8>]) -> Option<&[u8]> {
     for arg in argv.iter().skip(1) {
-        if arg == "-c" || arg == "-e" || arg == "-m" {
+        if arg == b"-c" || arg == b"-e" || arg == b"-m" {
             return None;
         }
-        if arg == "--" {
+        if arg == b"--" {
             continue;
         }
-        if !arg.starts_with('-') {
+        if !arg.starts_with(b"-") {
             return Some(arg);
         }
     }
@@ -77,19 +76,18 @@ fn script_argument(argv: &[String]) -> Option<&str> {
 /// Could a process with kernel name `comm` answer to `name`? Decided from `comm` alone,
 /// which is much cheaper for the kernel to produce than `stat`: only candidates are read
 /// further, so a search costs one small read per process.
-fn may_match(name: &str, comm: &str) -> bool {
+fn may_match(name: &[u8], comm: &[u8]) -> bool {
     comm == name || is_interpreter(comm) || (comm.len() == COMM_MAX && name.len() > COMM_MAX && name.starts_with(comm))
 }
 
 /// Every live process answering to `name`, oldest first.
-pub fn find_all(name: &str) -> std::io::Result<Vec<Pid>> {
+pub fn find_all(name: &[u8]) -> std::io::Result<Vec<Pid>> {
     let mut found: Vec<(u64, Pid)> = Vec::new();
     let proc_dir = proc::open_proc_dir()?;
     let mut buf = [0u8; 64];
     for pid in proc::all_pids()? {
         match proc::comm_at(&proc_dir, pid, &mut buf) {
-            // (Borrowed, no allocation, unless the name is not UTF-8.)
-            Some(comm) if may_match(name, &String::from_utf8_lossy(comm)) => {}
+            Some(comm) if may_match(name, comm) => {}
             _ => continue,
         }
         let Ok(stat) = proc::stat(pid) else { continue };
@@ -120,34 +118,34 @@ mod tests {
     use super::*;
 
     fn stat(comm: &str) -> ProcStat {
-        ProcStat { pid: 10, comm: comm.into(), state: 'S', ppid: 1, pgrp: 10, session: 10, utime: 0, stime: 0, num_threads: 1, starttime: 5, rss_pages: 1 }
+        ProcStat { pid: 10, comm: comm.as_bytes().to_vec(), state: 'S', ppid: 1, pgrp: 10, session: 10, utime: 0, stime: 0, num_threads: 1, starttime: 5, rss_pages: 1 }
     }
-    fn argv(a: &[&str]) -> Vec<String> {
-        a.iter().map(|s| s.to_string()).collect()
+    fn argv(a: &[&str]) -> Vec<Vec<u8>> {
+        a.iter().map(|s| s.as_bytes().to_vec()).collect()
     }
 
     #[test]
     fn exact_comm() {
-        assert!(matches("nginx", &stat("nginx"), Vec::new, || None));
-        assert!(!matches("ngin", &stat("nginx"), Vec::new, || None));
-        assert!(!matches("nginx", &stat("nginx-worker"), Vec::new, || None));
+        assert!(matches(b"nginx", &stat("nginx"), Vec::new, || None));
+        assert!(!matches(b"ngin", &stat("nginx"), Vec::new, || None));
+        assert!(!matches(b"nginx", &stat("nginx-worker"), Vec::new, || None));
     }
 
     #[test]
     fn long_names_beyond_comm() {
         let s = stat("my-long-service");
-        assert!(matches("my-long-service-name", &s, || argv(&["/opt/bin/my-long-service-name", "-d"]), || None));
-        assert!(matches("my-long-service-name", &s, || argv(&["renamed"]), || Some("my-long-service-name".into())));
-        assert!(!matches("my-long-service-other", &s, || argv(&["/opt/bin/my-long-service-name"]), || None));
+        assert!(matches(b"my-long-service-name", &s, || argv(&["/opt/bin/my-long-service-name", "-d"]), || None));
+        assert!(matches(b"my-long-service-name", &s, || argv(&["renamed"]), || Some(b"my-long-service-name".to_vec())));
+        assert!(!matches(b"my-long-service-other", &s, || argv(&["/opt/bin/my-long-service-name"]), || None));
     }
 
     #[test]
     fn scripts_under_interpreters() {
-        assert!(matches("worker.py", &stat("python3"), || argv(&["python3", "-u", "/srv/worker.py", "--queue"]), || None));
-        assert!(matches("deploy", &stat("zsh"), || argv(&["/usr/bin/zsh", "./deploy"]), || None));
-        assert!(!matches("print", &stat("python3"), || argv(&["python3", "-c", "print"]), || None));
+        assert!(matches(b"worker.py", &stat("python3"), || argv(&["python3", "-u", "/srv/worker.py", "--queue"]), || None));
+        assert!(matches(b"deploy", &stat("zsh"), || argv(&["/usr/bin/zsh", "./deploy"]), || None));
+        assert!(!matches(b"print", &stat("python3"), || argv(&["python3", "-c", "print"]), || None));
         // Not an interpreter: the argument is data, not a script.
-        assert!(!matches("1000", &stat("sleep"), || argv(&["sleep", "1000"]), || None));
+        assert!(!matches(b"1000", &stat("sleep"), || argv(&["sleep", "1000"]), || None));
     }
 
     #[test]

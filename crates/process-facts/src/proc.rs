@@ -1,17 +1,25 @@
-//! Reading one process's facts out of `/proc/PID/*`.
+//! One process's facts, read out of `/proc/PID/*`, and the one rule for "alive".
+//!
+//! **Alive** means: the PID is a process (a thread-group leader, not a thread ID), and it
+//! has not exited. A zombie has exited and only waits to be reaped; but a leader that
+//! called `pthread_exit` while its other threads run shows `Z` too, and is very much alive
+//! (`ps` shows `Zl`): its live threads decide. [`ProcStat::is_alive`] is that rule on one
+//! `stat` read; [`Identity::of`] adds the thread test; everything else builds on these.
+//!
+//! Names and arguments are bytes, as the kernel keeps them: a name cut at 15 bytes in the
+//! middle of a UTF-8 character, or one that is not UTF-8 at all, is passed on unchanged.
 
+use crate::sys::{self, fs as sysfs};
 use crate::Pid;
-use std::fs::File;
-use std::io::{self, Read};
-use std::sync::OnceLock;
+use std::io;
 
 /// What `/proc/PID/stat` says about a process (the fields this library uses).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcStat {
     pub pid: Pid,
     /// The kernel's name for the process (`comm`), at most 15 bytes.
-    pub comm: String,
-    /// One letter: R running, S sleeping, D disk wait, T stopped, t traced, Z zombie, X dead, I idle.
+    pub comm: Vec<u8>,
+    /// R running, S sleeping, D disk wait, T stopped, t traced, Z zombie, X dead, I idle.
     pub state: char,
     pub ppid: Pid,
     pub pgrp: Pid,
@@ -19,6 +27,7 @@ pub struct ProcStat {
     /// CPU time in clock ticks, user and system, of all threads including exited ones.
     pub utime: u64,
     pub stime: u64,
+    /// Live threads.
     pub num_threads: i64,
     /// Start time in clock ticks after boot: with the PID, the process's identity.
     pub starttime: u64,
@@ -36,30 +45,44 @@ impl ProcStat {
             return None;
         }
         let pid: Pid = std::str::from_utf8(&text[..open]).ok()?.trim().parse().ok()?;
-        let comm = String::from_utf8_lossy(&text[open + 1..close]).into_owned();
         let rest = std::str::from_utf8(text.get(close + 1..)?).ok()?;
-        let f: Vec<&str> = rest.split_ascii_whitespace().collect();
-        // f[0] is field 3 of proc(5).
-        let num = |i: usize| -> Option<i64> { f.get(i)?.parse().ok() };
-        let unum = |i: usize| -> Option<u64> { f.get(i)?.parse().ok() };
+        let mut f = rest.split_ascii_whitespace();
+        let state = f.next()?.chars().next()?;
+        // Fields 4..=24 of proc(5); some are unsigned 64-bit, some negative (nice).
+        let mut nums = [0i64; 21];
+        for slot in nums.iter_mut() {
+            let t = f.next()?;
+            *slot = t.parse::<i64>().or_else(|_| t.parse::<u64>().map(|v| v as i64)).ok()?;
+        }
+        // nums[i] is field i + 4.
         Some(ProcStat {
             pid,
-            comm,
-            state: f.first()?.chars().next()?,
-            ppid: num(1)? as Pid,
-            pgrp: num(2)? as Pid,
-            session: num(3)? as Pid,
-            utime: unum(11)?,
-            stime: unum(12)?,
-            num_threads: num(17)?,
-            starttime: unum(19)?,
-            rss_pages: num(21)?,
+            comm: text[open + 1..close].to_vec(),
+            state,
+            ppid: nums[0] as Pid,
+            pgrp: nums[1] as Pid,
+            session: nums[2] as Pid,
+            utime: nums[10] as u64,
+            stime: nums[11] as u64,
+            num_threads: nums[16],
+            starttime: nums[18] as u64,
+            rss_pages: nums[20],
         })
     }
 
-    /// A zombie (or a dead task) has exited: it is not running, whatever `kill -0` says.
+    /// The rule (see the module documentation): not exited, or a leader whose other
+    /// threads still run.
     pub fn is_alive(&self) -> bool {
-        !matches!(self.state, 'Z' | 'X' | 'x')
+        match self.state {
+            'X' | 'x' => false,
+            'Z' => self.num_threads > 1,
+            _ => true,
+        }
+    }
+
+    /// A leader that has exited while its other threads run on.
+    pub fn is_leaderless(&self) -> bool {
+        self.state == 'Z' && self.num_threads > 1
     }
 
     pub fn identity(&self) -> Identity {
@@ -69,6 +92,11 @@ impl ProcStat {
     /// User plus system CPU time, in clock ticks.
     pub fn cpu_ticks(&self) -> u64 {
         self.utime + self.stime
+    }
+
+    /// The name as text (bytes that are not UTF-8 shown as U+FFFD), for messages.
+    pub fn comm_lossy(&self) -> String {
+        String::from_utf8_lossy(&self.comm).into_owned()
     }
 }
 
@@ -80,8 +108,16 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// The identity of whatever holds `pid` now, if it is alive.
+    /// The identity of the live process `pid` names now: None when there is none, when
+    /// it has exited, or when `pid` is a thread of some process rather than a process.
     pub fn of(pid: Pid) -> Option<Identity> {
+        let stat = stat(pid).ok().filter(ProcStat::is_alive)?;
+        is_process(pid).then(|| stat.identity())
+    }
+
+    /// [`Identity::of`] for a `pid` already known to be a process (a pidfd was opened for
+    /// it): the stat test alone.
+    pub fn of_leader(pid: Pid) -> Option<Identity> {
         stat(pid).ok().filter(ProcStat::is_alive).map(|s| s.identity())
     }
 
@@ -91,35 +127,43 @@ impl Identity {
     }
 }
 
-/// Reads a `/proc` file whole. These files are generated at read time and report size 0,
-/// so std's size probe (an extra statx) buys nothing: plain open, read until EOF, close.
-pub fn read_file(path: &str) -> io::Result<Vec<u8>> {
-    let mut buf = Vec::with_capacity(512);
-    File::open(path)?.read_to_end(&mut buf)?;
-    Ok(buf)
+/// True when `pid` is a process (a thread-group leader), false for a thread ID or no
+/// such PID. The kernel's own test: `pidfd_open` accepts only leaders.
+pub fn is_process(pid: Pid) -> bool {
+    match sys::process::pidfd_open(pid) {
+        Ok(_) => true,
+        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => tgid(pid) == Some(pid),
+        Err(_) => false,
+    }
 }
 
-/// Reads a small per-process file (`stat`, `statm`, `comm`) into `buf` with exactly three
-/// system calls (open, read, close) and no allocation; returns the bytes read.
+/// The thread group (process) a task belongs to, from `/proc/PID/status`.
+pub fn tgid(pid: Pid) -> Option<Pid> {
+    let mut buf = [0u8; 1024];
+    let text = read_small(pid, "status", &mut buf).ok()?;
+    let text = std::str::from_utf8(text).ok()?;
+    text.lines().find_map(|l| l.strip_prefix("Tgid:")).and_then(|v| v.trim().parse().ok())
+}
+
+/// Reads `/proc/PID/FILE` (a small one: `stat`, `statm`, `comm`) into `buf` with one
+/// open, one read and one close, allocating nothing.
 pub fn read_small<'a>(pid: Pid, file: &str, buf: &'a mut [u8]) -> io::Result<&'a [u8]> {
     let mut path = [0u8; 48];
-    let mut w = &mut path[..];
-    use std::io::Write as _;
-    write!(w, "/proc/{pid}/{file}\0").map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path too long"))?;
-    // SAFETY: `path` is NUL-terminated; `buf` is valid for its length; the fd is closed.
-    unsafe {
-        let fd = libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC);
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
-        let err = io::Error::last_os_error();
-        libc::close(fd);
-        if n < 0 {
-            return Err(err);
-        }
-        Ok(&buf[..n as usize])
-    }
+    let len = {
+        use std::io::Write as _;
+        let mut w = &mut path[..];
+        write!(w, "/proc/{pid}/{file}").map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path too long"))?;
+        48 - w.len()
+    };
+    sysfs::read_small(None, &path[..len], buf)
+}
+
+/// Reads a `/proc` file whole.
+pub fn read_file(path: &str) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::with_capacity(512);
+    std::fs::File::open(path)?.read_to_end(&mut buf)?;
+    Ok(buf)
 }
 
 pub fn stat(pid: Pid) -> io::Result<ProcStat> {
@@ -129,74 +173,38 @@ pub fn stat(pid: Pid) -> io::Result<ProcStat> {
     ProcStat::parse(text).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unparsable /proc stat"))
 }
 
-/// The kernel's name for `pid` (`/proc/PID/comm`, at most 15 bytes), cheaper than `stat`.
-/// `/proc/PID/comm` read relative to `proc_dir` (an open `/proc`, see [`open_proc_dir`]):
-/// openat, read, close, with no path walk through `/proc` and no allocation. For scans
-/// over every process. The trailing newline is removed.
-pub fn comm_at<'a>(proc_dir: &File, pid: Pid, buf: &'a mut [u8; 64]) -> Option<&'a [u8]> {
-    use std::os::fd::AsRawFd;
+/// `/proc`, opened once for scans over every process ([`comm_at`]).
+pub fn open_proc_dir() -> io::Result<sys::OwnedFd> {
+    sysfs::open_at(None, b"/proc", sysfs::flags::READ | sysfs::flags::DIRECTORY, 0)
+}
+
+/// `/proc/PID/comm` read relative to `proc_dir`: openat, read, close, no path walk through
+/// `/proc` and no allocation. The trailing newline is removed.
+pub fn comm_at<'a>(proc_dir: &sys::OwnedFd, pid: Pid, buf: &'a mut [u8; 64]) -> Option<&'a [u8]> {
+    use std::os::fd::AsFd;
     let mut path = [0u8; 24];
-    let mut w = &mut path[..];
-    use std::io::Write as _;
-    write!(w, "{pid}/comm\0").ok()?;
-    // SAFETY: NUL-terminated relative path; `buf` is valid for its length; the fd is closed.
-    let n = unsafe {
-        let fd = libc::openat(proc_dir.as_raw_fd(), path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC);
-        if fd < 0 {
-            return None;
-        }
-        let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
-        libc::close(fd);
-        n
+    let len = {
+        use std::io::Write as _;
+        let mut w = &mut path[..];
+        write!(w, "{pid}/comm").ok()?;
+        24 - w.len()
     };
-    if n <= 0 {
+    let text = sysfs::read_small(Some(proc_dir.as_fd()), &path[..len], &mut buf[..]).ok()?;
+    if text.is_empty() {
         return None;
     }
-    let text = &buf[..n as usize];
     Some(text.strip_suffix(b"\n").unwrap_or(text))
 }
 
-/// `/proc`, opened once for [`comm_at`].
-pub fn open_proc_dir() -> io::Result<File> {
-    File::open("/proc")
-}
-
-pub fn comm(pid: Pid) -> io::Result<String> {
-    let mut buf = [0u8; 64];
-    let text = read_small(pid, "comm", &mut buf)?;
-    Ok(String::from_utf8_lossy(text.strip_suffix(b"\n").unwrap_or(text)).into_owned())
-}
-
-/// True when `pid` is a live process (not a zombie). Any PID, including other users'.
-///
-/// Fast path, one system call: the `exe` link of a process resolves only while it has
-/// its memory, which a zombie has already given up. When it does not resolve (no such
-/// process, a zombie, a kernel thread, or another user's process), `stat` decides.
-pub fn is_alive(pid: Pid) -> bool {
-    if pid <= 0 {
-        return false;
-    }
-    let mut path = [0u8; 32];
-    let mut w = &mut path[..];
-    use std::io::Write as _;
-    if write!(w, "/proc/{pid}/exe\0").is_ok() {
-        // access(F_OK) follows the link without building its text (cheaper than readlink).
-        // SAFETY: NUL-terminated path.
-        if unsafe { libc::access(path.as_ptr().cast(), libc::F_OK) } == 0 {
-            return true;
-        }
-    }
-    stat(pid).map(|s| s.is_alive()).unwrap_or(false)
-}
-
-/// The command line, one element per argument (empty for kernel threads and zombies).
-pub fn cmdline(pid: Pid) -> io::Result<Vec<String>> {
+/// The command line, one element per argument, as bytes (empty for kernel threads and
+/// zombies).
+pub fn cmdline(pid: Pid) -> io::Result<Vec<Vec<u8>>> {
     let raw = read_file(&format!("/proc/{pid}/cmdline"))?;
     let raw = raw.strip_suffix(b"\0").unwrap_or(&raw);
     if raw.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(raw.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect())
+    Ok(raw.split(|&b| b == 0).map(<[u8]>::to_vec).collect())
 }
 
 /// Resident set size in KiB, from `/proc/PID/statm` (the second field, in pages).
@@ -212,49 +220,50 @@ pub fn rss_kb(pid: Pid) -> io::Result<u64> {
 }
 
 /// The basename of the executable (`/proc/PID/exe`), when readable and not deleted.
-pub fn exe_name(pid: Pid) -> Option<String> {
+pub fn exe_name(pid: Pid) -> Option<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
     let target = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
-    let name = target.file_name()?.to_string_lossy().into_owned();
-    Some(name.strip_suffix(" (deleted)").unwrap_or(&name).to_string())
+    let name = target.file_name()?.as_bytes();
+    Some(name.strip_suffix(b" (deleted)").unwrap_or(name).to_vec())
+}
+
+/// True when `/proc/PID/exe` resolves: a cheap first test of a live process (a zombie,
+/// a kernel thread and another user's process all fail it, and need [`stat`]).
+pub fn exe_resolves(pid: Pid) -> bool {
+    let mut path = [0u8; 32];
+    let len = {
+        use std::io::Write as _;
+        let mut w = &mut path[..];
+        if write!(w, "/proc/{pid}/exe").is_err() {
+            return false;
+        }
+        32 - w.len()
+    };
+    sysfs::resolves(&path[..len])
 }
 
 /// The real user ID of this process.
 pub fn current_uid() -> u32 {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    unsafe { libc::getuid() }
+    sys::process::uid()
 }
 
 /// This process's PID.
 pub fn current_pid() -> Pid {
-    std::process::id() as Pid
+    sys::process::pid()
 }
 
 /// `ctime`-style local time: `Mon Nov  4 10:30:15 2025`.
 pub fn format_local_time(epoch: u64) -> String {
-    let t = epoch as libc::time_t;
-    // SAFETY: localtime_r fills `tm`; strftime writes at most buf.len() bytes.
-    unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&t, &mut tm).is_null() {
-            return epoch.to_string();
-        }
-        let mut buf = [0u8; 64];
-        let n = libc::strftime(buf.as_mut_ptr().cast(), buf.len(), c"%a %b %e %H:%M:%S %Y".as_ptr(), &tm);
-        String::from_utf8_lossy(&buf[..n]).into_owned()
-    }
+    sys::time::local_time_text(epoch)
 }
 
 pub fn page_size() -> u64 {
-    static PAGE: OnceLock<u64> = OnceLock::new();
-    // SAFETY: sysconf has no preconditions.
-    *PAGE.get_or_init(|| unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64)
+    sys::time::page_size()
 }
 
 /// Clock ticks per second (`USER_HZ`), the unit of stat's times.
 pub fn clock_ticks() -> u64 {
-    static HZ: OnceLock<u64> = OnceLock::new();
-    // SAFETY: as above.
-    *HZ.get_or_init(|| unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64)
+    sys::time::clock_ticks()
 }
 
 /// Boot time in seconds since the epoch (`btime` in `/proc/stat`).
@@ -275,6 +284,11 @@ pub fn start_epoch(stat: &ProcStat) -> Option<u64> {
     Some(boot_time()? + stat.starttime / clock_ticks())
 }
 
+/// The uid that owns `/proc/PID` (the process's effective uid).
+pub fn owner_uid(pid: Pid) -> Option<u32> {
+    std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(format!("/proc/{pid}")).ok()?).into()
+}
+
 /// Every PID in `/proc` (processes, not threads), unsorted.
 pub fn all_pids() -> io::Result<Vec<Pid>> {
     let mut pids = Vec::with_capacity(512);
@@ -291,13 +305,14 @@ pub fn all_pids() -> io::Result<Vec<Pid>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::Command;
 
     #[test]
     fn parses_names_with_spaces_and_parentheses() {
         let line = b"4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 1 0 123456 1000 250 18446744073709551615\n";
         let s = ProcStat::parse(line).unwrap();
         assert_eq!(s.pid, 4242);
-        assert_eq!(s.comm, "my (odd) name");
+        assert_eq!(s.comm, b"my (odd) name");
         assert_eq!(s.state, 'S');
         assert_eq!(s.ppid, 1);
         assert_eq!(s.cpu_ticks(), 10);
@@ -307,48 +322,83 @@ mod tests {
     }
 
     #[test]
+    fn keeps_the_bytes_of_a_name() {
+        let line = b"7 (caf\xe9) S 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 1000 2 0\n";
+        assert_eq!(ProcStat::parse(line).unwrap().comm, b"caf\xe9");
+    }
+
+    #[test]
     fn rejects_truncated_stat() {
         assert!(ProcStat::parse(b"12 (x) S 1").is_none());
         assert!(ProcStat::parse(b"garbage").is_none());
     }
 
     #[test]
+    fn a_zombie_leader_with_live_threads_is_alive() {
+        let line = |state: char, threads: i64| {
+            format!("9 (py) {state} 1 9 9 0 -1 0 0 0 0 0 0 0 0 0 20 0 {threads} 0 5 1000 2 0\n").into_bytes()
+        };
+        assert!(!ProcStat::parse(&line('Z', 1)).unwrap().is_alive());
+        assert!(ProcStat::parse(&line('Z', 3)).unwrap().is_alive());
+        assert!(ProcStat::parse(&line('Z', 3)).unwrap().is_leaderless());
+        assert!(!ProcStat::parse(&line('X', 1)).unwrap().is_alive());
+        assert!(ProcStat::parse(&line('T', 1)).unwrap().is_alive());
+    }
+
+    #[test]
     fn reads_this_process() {
-        let me = std::process::id() as Pid;
+        let me = current_pid();
         let s = stat(me).unwrap();
         assert_eq!(s.pid, me);
         assert!(s.is_alive());
-        assert!(is_alive(me));
+        assert!(exe_resolves(me));
         assert!(rss_kb(me).unwrap() > 0);
         assert!(!cmdline(me).unwrap().is_empty());
         assert!(Identity::of(me).unwrap().is_alive());
         assert!(all_pids().unwrap().contains(&me));
         assert!(start_epoch(&s).unwrap() > 1_600_000_000);
-        assert_eq!(comm(me).unwrap(), s.comm);
+        assert_eq!(tgid(me), Some(me));
+        assert_eq!(owner_uid(me), Some(sys::process::euid()));
+    }
+
+    #[test]
+    fn a_thread_id_is_not_a_process() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            tx.send(std::fs::read_link("/proc/thread-self").unwrap()).unwrap();
+            let _ = stop_rx.recv();
+        });
+        let link = rx.recv().unwrap();
+        let tid: Pid = link.file_name().unwrap().to_str().unwrap().parse().unwrap();
+        assert_ne!(tid, current_pid());
+        assert!(stat(tid).is_ok(), "/proc/TID is readable");
+        assert!(!is_process(tid));
+        assert!(Identity::of(tid).is_none());
+        assert_eq!(tgid(tid), Some(current_pid()));
+        stop_tx.send(()).unwrap();
+        t.join().unwrap();
     }
 
     #[test]
     fn a_zombie_is_not_alive() {
-        // SAFETY: fork in a test process; the child exits at once without touching Rust state.
-        let child = unsafe { libc::fork() };
-        if child == 0 {
-            unsafe { libc::_exit(0) };
-        }
-        // Unreaped, the child becomes a zombie.
+        // Spawned and never waited for: a zombie until the Child is dropped... and then
+        // reaped by nobody: reap it at the end.
+        let mut child = Command::new("true").spawn().unwrap();
+        let pid = child.id() as Pid;
         let mut tries = 0;
-        while stat(child).map(|s| s.state != 'Z').unwrap_or(false) && tries < 1000 {
+        while stat(pid).map(|s| s.state != 'Z').unwrap_or(false) && tries < 1000 {
             std::thread::sleep(std::time::Duration::from_millis(1));
             tries += 1;
         }
-        assert_eq!(stat(child).unwrap().state, 'Z');
-        assert!(!is_alive(child));
-        assert!(Identity::of(child).is_none());
-        // A kernel thread has no exe link but is alive (kthreadd is PID 2 on the host;
-        // in a PID namespace there may be none).
-        if stat(2).map(|s| s.comm == "kthreadd").unwrap_or(false) {
-            assert!(is_alive(2));
+        assert_eq!(stat(pid).unwrap().state, 'Z');
+        assert!(!exe_resolves(pid));
+        assert!(Identity::of(pid).is_none());
+        // A kernel thread has no exe link but is alive (kthreadd is PID 2 on the host).
+        if stat(2).map(|s| s.comm == b"kthreadd").unwrap_or(false) {
+            assert!(Identity::of(2).is_some());
         }
-        unsafe { libc::waitpid(child, std::ptr::null_mut(), 0) };
-        assert!(!is_alive(child));
+        child.wait().unwrap();
+        assert!(Identity::of(pid).is_none());
     }
 }

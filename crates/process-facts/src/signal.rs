@@ -1,9 +1,16 @@
-//! Signal names and numbers, and sending a signal to one process safely.
+//! Signals: names and numbers as users type them, sending one to exactly one process, and
+//! taking stop signals as events while a long-running command (a monitor, a supervisor)
+//! waits.
 
 use crate::pidfd::PidFd;
 use crate::proc::Identity;
+use crate::sys::{self, signal::Mask, AsFd, AsRawFd, OwnedFd, RawFd};
+use crate::wait::{self, Blocker, Interrupted};
 use std::io;
+use std::time::Duration;
 use thiserror::Error;
+
+pub use crate::sys::signal::{is_ignored, raise, rtmax, rtmin};
 
 const NAMES: &[(&str, i32)] = &[
     ("HUP", libc::SIGHUP), ("INT", libc::SIGINT), ("QUIT", libc::SIGQUIT), ("ILL", libc::SIGILL),
@@ -21,13 +28,6 @@ const NAMES: &[(&str, i32)] = &[
 pub enum SignalError {
     #[error("unknown signal '{0}' (use a name such as TERM, HUP, USR1, RTMIN+2, or a number 1-{max})", max = rtmax())]
     Unknown(String),
-}
-
-pub fn rtmin() -> i32 {
-    libc::SIGRTMIN()
-}
-pub fn rtmax() -> i32 {
-    libc::SIGRTMAX()
 }
 
 /// Parses `TERM`, `SIGTERM`, `term`, `15`, `RTMIN`, `SIGRTMIN+3`, `RTMAX-1`. Zero is not a
@@ -77,19 +77,9 @@ pub fn signal_name(n: i32) -> String {
     n.to_string()
 }
 
-/// True when this process ignores `sig` (SIG_IGN), as background jobs do with INT.
-pub fn is_ignored(sig: i32) -> bool {
-    // SAFETY: a query only (no new action); `old` is a plain C struct.
-    unsafe {
-        let mut old: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
-    }
-}
-
-/// Sends `sig` to this very thread, to take its ordinary course (or wait, if blocked).
-pub fn raise(sig: i32) {
-    // SAFETY: raise has no preconditions.
-    unsafe { libc::raise(sig) };
+/// Every signal name, for help and completion.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    NAMES.iter().map(|(n, _)| *n)
 }
 
 /// Sends `signal` to the process `id` names and to no other: through a pidfd when the
@@ -102,20 +92,84 @@ pub fn send(id: Identity, signal: i32) -> io::Result<()> {
             if !id.is_alive() {
                 return Err(io::Error::from_raw_os_error(libc::ESRCH));
             }
-            // SAFETY: plain kill(2) to a positive PID.
-            if unsafe { libc::kill(id.pid, signal) } < 0 {
-                Err(io::Error::last_os_error())
-            } else {
-                Ok(())
-            }
+            sys::process::kill(id.pid, signal)
         }
         Err(e) => Err(e),
     }
 }
 
+/// Stop signals taken as events: blocked for this thread and read from a signalfd.
+/// Dropping the guard restores the previous mask; a signal not read by then is delivered
+/// as usual.
+pub struct BlockedSignals {
+    fd: OwnedFd,
+    old_mask: Mask,
+}
+
+/// What woke a [`BlockedSignals::wait`].
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Wake {
+    /// Indexes (into the descriptors given) of those that became readable: pidfds whose
+    /// process has exited.
+    pub ready: Vec<usize>,
+    /// A stop signal read from the signalfd.
+    pub signal: Option<i32>,
+}
+
+impl BlockedSignals {
+    pub fn block(signals: &[i32]) -> io::Result<BlockedSignals> {
+        let mask = Mask::of(signals);
+        let old_mask = mask.block()?;
+        match sys::signal::signalfd(&mask) {
+            Ok(fd) => Ok(BlockedSignals { fd, old_mask }),
+            Err(e) => {
+                old_mask.set();
+                Err(e)
+            }
+        }
+    }
+
+    /// A pending signal, if one arrived.
+    pub fn take(&self) -> Option<i32> {
+        sys::signal::read_signalfd(self.fd.as_fd())
+    }
+
+    /// Waits up to `timeout` for one of `fds` (pidfds) to become readable or a signal to
+    /// arrive.
+    pub fn wait(&self, b: &mut dyn Blocker, fds: &[RawFd], timeout: Duration) -> Result<Wake, Interrupted> {
+        wait_on(b, Some(self), fds, timeout)
+    }
+}
+
+impl Drop for BlockedSignals {
+    fn drop(&mut self) {
+        self.old_mask.set();
+    }
+}
+
+/// Polls `fds` (and the signalfd of `signals`, when given) up to `timeout`.
+pub fn wait_on(b: &mut dyn Blocker, signals: Option<&BlockedSignals>, fds: &[RawFd], timeout: Duration) -> Result<Wake, Interrupted> {
+    let mut pfds: Vec<sys::PollFd> = fds.iter().map(|&fd| sys::readable(fd)).collect();
+    if let Some(s) = signals {
+        pfds.push(sys::readable(s.fd.as_raw_fd()));
+    }
+    let mut wake = Wake::default();
+    if wait::poll(b, &mut pfds, Some(timeout))? == 0 {
+        return Ok(wake);
+    }
+    wake.ready = pfds.iter().take(fds.len()).enumerate().filter(|(_, p)| p.revents != 0).map(|(i, _)| i).collect();
+    if let Some(s) = signals {
+        if pfds.last().is_some_and(|p| p.revents != 0) {
+            wake.signal = s.take();
+        }
+    }
+    Ok(wake)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wait::Plain;
 
     #[test]
     fn names_numbers_and_realtime() {
@@ -141,5 +195,15 @@ mod tests {
     fn names_round_trip() {
         assert_eq!(signal_name(15), "TERM");
         assert_eq!(signal_name(rtmin() + 2), "RTMIN+2");
+    }
+
+    #[test]
+    fn a_blocked_signal_is_read_not_delivered() {
+        // Raised for this thread only, so other test threads are unaffected.
+        let guard = BlockedSignals::block(&[libc::SIGUSR2]).unwrap();
+        raise(libc::SIGUSR2);
+        let wake = guard.wait(&mut Plain, &[], Duration::from_secs(1)).unwrap();
+        assert_eq!(wake.signal, Some(libc::SIGUSR2));
+        assert!(guard.wait(&mut Plain, &[], Duration::from_millis(10)).unwrap().signal.is_none());
     }
 }

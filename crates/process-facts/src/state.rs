@@ -1,17 +1,20 @@
 //! The library's shared state under `$PROCESS_STATE_DIR`, kept in files so that every
 //! shell, `$(...)` subshell and zunit `run` sees the same groups and registry:
-//! - `groups/GROUP`: one member a line, in the order added: `name SERVICE` or
-//!   `pid PID STARTTIME`; changed under `flock`, so concurrent adds lose nothing;
-//! - `registry/NAME`: what `process-start` & co. launched: `key=value` lines.
+//!
+//! - `groups/GROUP`: the members in the order added, one `service=NAME` or
+//!   `process=PID STARTTIME` line each ([`Record`]);
+//! - `registry/NAME`: what `process-start` & co. launched ([`Entry`]);
+//! - `locks/NAME`: held while NAME is being started, so two shells never start it twice.
+//!
+//! Every change is a read-modify-write under an exclusive lock on its directory, ending in
+//! an atomic rename; readers see the file before or after, never half of it.
 
-use crate::pidfile::{validate_name, write_atomically, PidFileError};
 use crate::proc::Identity;
+use crate::record::Record;
+use crate::store::{validate_name, Dir, Lock, Result};
+use crate::sys::fs::LockKind;
+use crate::wait::Blocker;
 use crate::Pid;
-use std::collections::BTreeMap;
-use std::fs::{self, OpenOptions};
-use std::io::{self, Read, Seek, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// A member of a group: a service (by PID-file name) or one process.
@@ -22,26 +25,6 @@ pub enum Member {
 }
 
 impl Member {
-    fn to_line(&self) -> String {
-        match self {
-            Member::Service(n) => format!("name {n}"),
-            Member::Process(id) => format!("pid {} {}", id.pid, id.starttime),
-        }
-    }
-
-    fn from_line(line: &str) -> Option<Member> {
-        let mut f = line.split_ascii_whitespace();
-        match f.next()? {
-            "name" => {
-                let n = f.next()?;
-                validate_name(n).ok()?;
-                Some(Member::Service(n.to_string()))
-            }
-            "pid" => Some(Member::Process(Identity { pid: f.next()?.parse().ok()?, starttime: f.next()?.parse().ok()? })),
-            _ => None,
-        }
-    }
-
     /// How the member was named: the service name or the PID.
     pub fn label(&self) -> String {
         match self {
@@ -51,161 +34,28 @@ impl Member {
     }
 }
 
-pub struct StateDir {
-    root: PathBuf,
+fn members_of(r: &Record) -> Vec<Member> {
+    r.fields()
+        .filter_map(|(k, v)| match k {
+            "service" => validate_name(v).is_ok().then(|| Member::Service(v.to_string())),
+            "process" => {
+                let (p, s) = v.split_once(' ')?;
+                Some(Member::Process(Identity { pid: p.parse().ok()?, starttime: s.parse().ok()? }))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
-fn private_dir(path: &Path) -> io::Result<()> {
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(path)
-}
-
-/// An exclusive `flock` held while the file is open.
-struct Locked {
-    file: fs::File,
-}
-
-impl Locked {
-    fn open(path: &Path) -> io::Result<Locked> {
-        let file = OpenOptions::new().read(true).write(true).create(true).mode(0o600).custom_flags(libc::O_NOFOLLOW).open(path)?;
-        // SAFETY: flock on a valid fd; released when the file is closed.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Locked { file })
-    }
-
-    fn read(&mut self) -> io::Result<String> {
-        let mut s = String::new();
-        self.file.rewind()?;
-        self.file.read_to_string(&mut s)?;
-        Ok(s)
-    }
-
-    fn replace(&mut self, text: &str) -> io::Result<()> {
-        self.file.set_len(0)?;
-        self.file.rewind()?;
-        self.file.write_all(text.as_bytes())?;
-        self.file.sync_data()
-    }
-}
-
-impl StateDir {
-    pub fn new(root: impl Into<PathBuf>) -> StateDir {
-        StateDir { root: root.into() }
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    fn groups_dir(&self) -> PathBuf {
-        self.root.join("groups")
-    }
-
-    fn registry_dir(&self) -> PathBuf {
-        self.root.join("registry")
-    }
-
-    fn group_path(&self, group: &str) -> Result<PathBuf, PidFileError> {
-        validate_name(group)?;
-        Ok(self.groups_dir().join(group))
-    }
-
-    // ---- groups ----
-
-    /// Adds `member` to `group` (once: adding it again keeps its first place).
-    pub fn group_add(&self, group: &str, member: Member) -> Result<(), PidFileError> {
-        let path = self.group_path(group)?;
-        let dir = self.groups_dir();
-        private_dir(&dir).map_err(|e| PidFileError::CreateDir(dir.clone(), e))?;
-        let err = |e| PidFileError::Write(path.clone(), e);
-        let mut lock = Locked::open(&path).map_err(err)?;
-        let text = lock.read().map_err(err)?;
-        if text.lines().filter_map(Member::from_line).any(|m| m == member) {
-            return Ok(());
-        }
-        let mut text = text;
-        text.push_str(&member.to_line());
-        text.push('\n');
-        lock.replace(&text).map_err(err)
-    }
-
-    /// The members of `group` in the order added; empty when there is no such group.
-    pub fn group_members(&self, group: &str) -> Result<Vec<Member>, PidFileError> {
-        let path = self.group_path(group)?;
-        match fs::read_to_string(&path) {
-            Ok(text) => Ok(text.lines().filter_map(Member::from_line).collect()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(PidFileError::Read(path, e)),
+fn record_of(members: &[Member]) -> Record {
+    let mut r = Record::new();
+    for m in members {
+        match m {
+            Member::Service(n) => r.push("service", n),
+            Member::Process(id) => r.push("process", format!("{} {}", id.pid, id.starttime)),
         }
     }
-
-    /// Keeps only the members for which `keep` is true; removes the group when none is
-    /// left. Returns how many were dropped.
-    pub fn group_retain(&self, group: &str, mut keep: impl FnMut(&Member) -> bool) -> Result<usize, PidFileError> {
-        let path = self.group_path(group)?;
-        if !path.exists() {
-            return Ok(0);
-        }
-        let err = |e| PidFileError::Write(path.clone(), e);
-        let mut lock = Locked::open(&path).map_err(err)?;
-        let members: Vec<Member> = lock.read().map_err(err)?.lines().filter_map(Member::from_line).collect();
-        let kept: Vec<&Member> = members.iter().filter(|m| keep(m)).collect();
-        let dropped = members.len() - kept.len();
-        if kept.is_empty() {
-            fs::remove_file(&path).map_err(err)?;
-        } else if dropped > 0 {
-            let text: String = kept.iter().map(|m| m.to_line() + "\n").collect();
-            lock.replace(&text).map_err(err)?;
-        }
-        Ok(dropped)
-    }
-
-    pub fn group_remove(&self, group: &str) -> Result<(), PidFileError> {
-        let path = self.group_path(group)?;
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(PidFileError::Write(path, e)),
-        }
-    }
-
-    /// Every group name, sorted.
-    pub fn group_names(&self) -> Vec<String> {
-        list_names(&self.groups_dir())
-    }
-
-    // ---- registry ----
-
-    pub fn register(&self, name: &str, entry: &Entry) -> Result<(), PidFileError> {
-        validate_name(name)?;
-        let dir = self.registry_dir();
-        private_dir(&dir).map_err(|e| PidFileError::CreateDir(dir.clone(), e))?;
-        write_atomically(&dir.join(name), entry.to_text().as_bytes())
-    }
-
-    pub fn entry(&self, name: &str) -> Option<Entry> {
-        validate_name(name).ok()?;
-        Entry::parse(&fs::read_to_string(self.registry_dir().join(name)).ok()?)
-    }
-
-    pub fn unregister(&self, name: &str) {
-        if validate_name(name).is_ok() {
-            let _ = fs::remove_file(self.registry_dir().join(name));
-        }
-    }
-
-    pub fn registered_names(&self) -> Vec<String> {
-        list_names(&self.registry_dir())
-    }
-}
-
-fn list_names(dir: &Path) -> Vec<String> {
-    let Ok(rd) = fs::read_dir(dir) else { return Vec::new() };
-    let mut names: Vec<String> =
-        rd.flatten().filter_map(|e| e.file_name().to_str().map(str::to_string)).filter(|n| validate_name(n).is_ok()).collect();
-    names.sort();
-    names
+    r
 }
 
 /// A registry entry: what was launched, as whom, and who supervises it.
@@ -225,43 +75,160 @@ impl Entry {
         Identity { pid: self.pid, starttime: self.starttime }
     }
 
-    fn to_text(&self) -> String {
-        let mut fields = BTreeMap::new();
-        fields.insert("pid", self.pid.to_string());
-        fields.insert("start", self.starttime.to_string());
-        fields.insert("command", self.command.replace('\n', " "));
-        fields.insert("log", self.log.clone());
-        fields.insert("started", self.started_epoch.to_string());
+    fn to_record(&self) -> Record {
+        let mut r = Record::new()
+            .with("pid", self.pid)
+            .with("start", self.starttime)
+            .with("command", &self.command)
+            .with("log", &self.log)
+            .with("started", self.started_epoch);
         if let Some(s) = self.supervisor {
-            fields.insert("supervisor", format!("{} {}", s.pid, s.starttime));
+            r.push("supervisor_pid", s.pid);
+            r.push("supervisor_start", s.starttime);
         }
-        fields.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
+        r
     }
 
-    fn parse(text: &str) -> Option<Entry> {
-        let mut e = Entry::default();
-        for line in text.lines() {
-            let Some((k, v)) = line.split_once('=') else { continue };
-            match k {
-                "pid" => e.pid = v.parse().ok()?,
-                "start" => e.starttime = v.parse().ok()?,
-                "command" => e.command = v.to_string(),
-                "log" => e.log = v.to_string(),
-                "started" => e.started_epoch = v.parse().unwrap_or(0),
-                "supervisor" => {
-                    let mut f = v.split_ascii_whitespace();
-                    e.supervisor = Some(Identity { pid: f.next()?.parse().ok()?, starttime: f.next()?.parse().ok()? });
-                }
-                _ => {}
-            }
-        }
+    fn from_record(r: &Record) -> Option<Entry> {
+        let supervisor = match (r.parse_of("supervisor_pid"), r.parse_of("supervisor_start")) {
+            (Some(pid), Some(starttime)) => Some(Identity { pid, starttime }),
+            _ => None,
+        };
+        let e = Entry {
+            pid: r.parse_of("pid")?,
+            starttime: r.parse_of("start")?,
+            command: r.get("command").unwrap_or_default().to_string(),
+            log: r.get("log").unwrap_or_default().to_string(),
+            started_epoch: r.parse_of("started").unwrap_or(0),
+            supervisor,
+        };
         (e.pid > 0).then_some(e)
+    }
+}
+
+pub struct StateDir {
+    root: PathBuf,
+}
+
+const GROUPS: &str = "groups";
+const REGISTRY: &str = "registry";
+const LOCKS: &str = "locks";
+
+impl StateDir {
+    pub fn new(root: impl Into<PathBuf>) -> StateDir {
+        StateDir { root: root.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    fn sub(&self, name: &str) -> Result<Option<Dir>> {
+        match Dir::open(&self.root)? {
+            Some(root) => root.subdir(name),
+            None => Ok(None),
+        }
+    }
+
+    fn create_sub(&self, name: &str) -> Result<Dir> {
+        Dir::create(&self.root)?.create_subdir(name)
+    }
+
+    /// The names of the files in `sub` that are valid names (no hidden or temporary files).
+    fn names_in(&self, sub: &str) -> Result<Vec<String>> {
+        let Some(dir) = self.sub(sub)? else { return Ok(Vec::new()) };
+        Ok(dir.names()?.into_iter().filter(|n| validate_name(n).is_ok()).collect())
+    }
+
+    // ---- groups ----
+
+    /// Adds `member` to `group` (once: adding it again keeps its first place).
+    pub fn group_add(&self, group: &str, member: Member, b: &mut dyn Blocker) -> Result<()> {
+        validate_name(group)?;
+        let dir = self.create_sub(GROUPS)?;
+        let _lock = dir.lock(LockKind::Exclusive, b)?;
+        let mut members = members_of(&Record::parse(&dir.read_text(group)?.unwrap_or_default()));
+        if members.contains(&member) {
+            return Ok(());
+        }
+        members.push(member);
+        dir.write(group, record_of(&members).to_text().as_bytes(), 0o600, true)
+    }
+
+    /// The members of `group` in the order added; empty when there is no such group.
+    pub fn group_members(&self, group: &str) -> Result<Vec<Member>> {
+        validate_name(group)?;
+        let Some(dir) = self.sub(GROUPS)? else { return Ok(Vec::new()) };
+        Ok(members_of(&Record::parse(&dir.read_text(group)?.unwrap_or_default())))
+    }
+
+    /// Keeps only the members for which `keep` is true; removes the group when none is
+    /// left. Returns how many were dropped.
+    pub fn group_retain(&self, group: &str, keep: &mut dyn FnMut(&Member) -> bool, b: &mut dyn Blocker) -> Result<usize> {
+        validate_name(group)?;
+        let Some(dir) = self.sub(GROUPS)? else { return Ok(0) };
+        let _lock = dir.lock(LockKind::Exclusive, b)?;
+        let Some(text) = dir.read_text(group)? else { return Ok(0) };
+        let members = members_of(&Record::parse(&text));
+        let kept: Vec<Member> = members.iter().filter(|m| keep(m)).cloned().collect();
+        let dropped = members.len() - kept.len();
+        if kept.is_empty() {
+            dir.remove(group)?;
+        } else if dropped > 0 {
+            dir.write(group, record_of(&kept).to_text().as_bytes(), 0o600, true)?;
+        }
+        Ok(dropped)
+    }
+
+    pub fn group_remove(&self, group: &str, b: &mut dyn Blocker) -> Result<()> {
+        self.group_retain(group, &mut |_| false, b).map(drop)
+    }
+
+    /// Every group name, sorted.
+    pub fn group_names(&self) -> Result<Vec<String>> {
+        self.names_in(GROUPS)
+    }
+
+    // ---- registry ----
+
+    pub fn register(&self, name: &str, entry: &Entry) -> Result<()> {
+        validate_name(name)?;
+        self.create_sub(REGISTRY)?.write(name, entry.to_record().to_text().as_bytes(), 0o600, true)
+    }
+
+    pub fn entry(&self, name: &str) -> Result<Option<Entry>> {
+        validate_name(name)?;
+        let Some(dir) = self.sub(REGISTRY)? else { return Ok(None) };
+        Ok(dir.read_text(name)?.and_then(|t| Entry::from_record(&Record::parse(&t))))
+    }
+
+    pub fn unregister(&self, name: &str) -> Result<()> {
+        validate_name(name)?;
+        match self.sub(REGISTRY)? {
+            Some(dir) => dir.remove(name).map(drop),
+            None => Ok(()),
+        }
+    }
+
+    pub fn registered_names(&self) -> Result<Vec<String>> {
+        self.names_in(REGISTRY)
+    }
+
+    // ---- starting ----
+
+    /// Held while `name` is being started: a second start of the same name, from another
+    /// shell, waits for the first to finish and then finds it running.
+    pub fn start_lock(&self, name: &str, b: &mut dyn Blocker) -> Result<Lock> {
+        validate_name(name)?;
+        self.create_sub(LOCKS)?.lock_file(name, b)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wait::Plain;
+    use std::fs;
 
     fn tmp(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("state-test-{}-{tag}", std::process::id()));
@@ -273,23 +240,23 @@ mod tests {
     fn groups_keep_order_and_uniqueness() {
         let d = tmp("groups");
         let s = StateDir::new(&d);
-        s.group_add("app", Member::Service("db".into())).unwrap();
-        s.group_add("app", Member::Service("cache".into())).unwrap();
-        s.group_add("app", Member::Process(Identity { pid: 42, starttime: 7 })).unwrap();
-        s.group_add("app", Member::Service("db".into())).unwrap();
+        s.group_add("app", Member::Service("db".into()), &mut Plain).unwrap();
+        s.group_add("app", Member::Service("cache".into()), &mut Plain).unwrap();
+        s.group_add("app", Member::Process(Identity { pid: 42, starttime: 7 }), &mut Plain).unwrap();
+        s.group_add("app", Member::Service("db".into()), &mut Plain).unwrap();
         let m = s.group_members("app").unwrap();
         assert_eq!(m.iter().map(Member::label).collect::<Vec<_>>(), ["db", "cache", "42"]);
-        assert_eq!(s.group_names(), vec!["app".to_string()]);
-        assert!(s.group_add("../x", Member::Service("a".into())).is_err());
-        assert_eq!(s.group_retain("app", |m| m.label() != "cache").unwrap(), 1);
+        assert_eq!(s.group_names().unwrap(), vec!["app".to_string()]);
+        assert!(s.group_add("../x", Member::Service("a".into()), &mut Plain).is_err());
+        assert_eq!(s.group_retain("app", &mut |m| m.label() != "cache", &mut Plain).unwrap(), 1);
         assert_eq!(s.group_members("app").unwrap().len(), 2);
-        assert_eq!(s.group_retain("app", |_| false).unwrap(), 2);
-        assert!(s.group_names().is_empty());
+        assert_eq!(s.group_retain("app", &mut |_| false, &mut Plain).unwrap(), 2);
+        assert!(s.group_names().unwrap().is_empty());
         fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
-    fn concurrent_adds_lose_nothing() {
+    fn concurrent_adds_and_removals_lose_nothing() {
         let d = tmp("concurrent");
         let threads: Vec<_> = (0..8)
             .map(|t| {
@@ -297,7 +264,10 @@ mod tests {
                 std::thread::spawn(move || {
                     let s = StateDir::new(&d);
                     for i in 0..25 {
-                        s.group_add("g", Member::Service(format!("s{t}_{i}"))).unwrap();
+                        s.group_add("g", Member::Service(format!("s{t}_{i}")), &mut Plain).unwrap();
+                        // Another group emptied and removed while adds wait for the lock.
+                        s.group_add("h", Member::Service(format!("x{t}")), &mut Plain).unwrap();
+                        s.group_remove("h", &mut Plain).unwrap();
                     }
                 })
             })
@@ -316,16 +286,18 @@ mod tests {
         let e = Entry {
             pid: 10,
             starttime: 20,
-            command: "python3 -m http.server".into(),
+            command: "python3 -m http.server\necho two lines".into(),
             log: "/tmp/x.log".into(),
             started_epoch: 1700000000,
             supervisor: Some(Identity { pid: 11, starttime: 21 }),
         };
         s.register("web", &e).unwrap();
-        assert_eq!(s.entry("web"), Some(e));
-        assert_eq!(s.registered_names(), vec!["web".to_string()]);
-        s.unregister("web");
-        assert!(s.entry("web").is_none());
+        assert_eq!(s.entry("web").unwrap(), Some(e));
+        assert_eq!(s.registered_names().unwrap(), vec!["web".to_string()]);
+        s.unregister("web").unwrap();
+        assert!(s.entry("web").unwrap().is_none());
+        let _held = s.start_lock("web", &mut Plain).unwrap();
+        assert!(s.start_lock("web", &mut Plain).is_err(), "held by this process already");
         fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -123,7 +123,7 @@ mod tests {
         let ci = below_me.iter().position(|p| *p == cpid).unwrap();
         assert!(gi < ci, "grandchild must come before child");
         assert!(table.ancestors_of(grand[0]).contains(&me));
-        unsafe { libc::kill(grand[0], libc::SIGKILL) };
+        crate::signal::send(crate::proc::Identity::of(grand[0]).unwrap(), libc::SIGKILL).unwrap();
         child.kill().unwrap();
         child.wait().unwrap();
     }

@@ -1,0 +1,192 @@
+//! Signal masks, signalfds, dispositions, and the one signal handler of this crate.
+
+use super::{check, AsRawFd, BorrowedFd, OwnedFd};
+use std::io;
+use std::os::fd::FromRawFd;
+use std::sync::atomic::{AtomicI32, AtomicI64, Ordering::SeqCst};
+
+/// A signal mask (a `sigset_t`).
+#[derive(Clone, Copy)]
+pub struct Mask(libc::sigset_t);
+
+impl Mask {
+    pub fn of(signals: &[i32]) -> Mask {
+        // SAFETY: sigset manipulation on a local value.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for &s in signals {
+                libc::sigaddset(&mut set, s);
+            }
+            Mask(set)
+        }
+    }
+
+    /// The calling thread's mask now.
+    pub fn current() -> Mask {
+        // SAFETY: a query only.
+        unsafe {
+            let mut m: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_SETMASK, std::ptr::null(), &mut m);
+            Mask(m)
+        }
+    }
+
+    pub fn contains(&self, sig: i32) -> bool {
+        // SAFETY: reads the set.
+        unsafe { libc::sigismember(&self.0, sig) == 1 }
+    }
+
+    /// For C code that takes a `const sigset_t *`.
+    pub fn as_ptr(&self) -> *const libc::sigset_t {
+        &self.0
+    }
+
+    /// Adds these signals to the thread's mask; the previous mask comes back.
+    pub fn block(&self) -> io::Result<Mask> {
+        // SAFETY: changes this thread's mask; the caller restores it.
+        unsafe {
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            match libc::pthread_sigmask(libc::SIG_BLOCK, &self.0, &mut old) {
+                0 => Ok(Mask(old)),
+                e => Err(io::Error::from_raw_os_error(e)),
+            }
+        }
+    }
+
+    /// Makes this the thread's mask.
+    pub fn set(&self) {
+        // SAFETY: as above.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
+    }
+}
+
+/// A signalfd for `mask` (whose signals the caller has blocked): they are read from it
+/// instead of being delivered. Non-blocking: read it after `poll` says it is readable.
+pub fn signalfd(mask: &Mask) -> io::Result<OwnedFd> {
+    // SAFETY: a new descriptor that we own.
+    let fd = check(unsafe { libc::signalfd(-1, &mask.0, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) } as libc::c_long)?;
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// One pending signal from a signalfd, if any.
+pub fn read_signalfd(fd: BorrowedFd) -> Option<i32> {
+    // SAFETY: reads one signalfd_siginfo into a correctly sized buffer.
+    unsafe {
+        let mut info: libc::signalfd_siginfo = std::mem::zeroed();
+        let size = std::mem::size_of::<libc::signalfd_siginfo>();
+        let n = libc::read(fd.as_raw_fd(), (&mut info as *mut libc::signalfd_siginfo).cast(), size);
+        (n == size as isize).then_some(info.ssi_signo as i32)
+    }
+}
+
+/// True when this process ignores `sig` (SIG_IGN), as a script's background jobs do INT.
+pub fn is_ignored(sig: i32) -> bool {
+    // SAFETY: a query only (no new action).
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+/// Sends `sig` to this very thread, to take its ordinary course (or wait, if blocked).
+pub fn raise(sig: i32) {
+    // SAFETY: raise has no memory arguments.
+    unsafe { libc::raise(sig) };
+}
+
+pub fn rtmin() -> i32 {
+    libc::SIGRTMIN()
+}
+
+pub fn rtmax() -> i32 {
+    libc::SIGRTMAX()
+}
+
+// ---- reaping one child ahead of the shell ------------------------------------------------
+
+/// The child the handler reaps (0: none) and the raw wait status it got (i64::MIN: none).
+static WATCHED: AtomicI32 = AtomicI32::new(0);
+static WATCHED_STATUS: AtomicI64 = AtomicI64::new(i64::MIN);
+/// The handler that was there before ours (the shell's), called after ours.
+static mut PREVIOUS: std::mem::MaybeUninit<libc::sigaction> = std::mem::MaybeUninit::uninit();
+
+type Handler = extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void);
+
+extern "C" fn reap_first(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: only async-signal-safe calls (waitpid, atomics) and the previous handler.
+    unsafe {
+        let errno = *libc::__errno_location();
+        let pid = WATCHED.load(SeqCst);
+        if pid > 0 {
+            let mut status = 0;
+            if libc::waitpid(pid, &mut status, libc::WNOHANG) == pid {
+                WATCHED_STATUS.store(status as i64, SeqCst);
+                WATCHED.store(0, SeqCst);
+            }
+        }
+        *libc::__errno_location() = errno;
+        let prev = (*std::ptr::addr_of!(PREVIOUS)).assume_init_ref();
+        if prev.sa_sigaction == libc::SIG_DFL || prev.sa_sigaction == libc::SIG_IGN || prev.sa_sigaction == reap_first as Handler as usize {
+            return;
+        }
+        if prev.sa_flags & libc::SA_SIGINFO != 0 {
+            let f: Handler = std::mem::transmute(prev.sa_sigaction);
+            f(sig, info, ctx);
+        } else {
+            let f: extern "C" fn(libc::c_int) = std::mem::transmute(prev.sa_sigaction);
+            f(sig);
+        }
+    }
+}
+
+/// While alive, a SIGCHLD handler ahead of the shell's reaps one child of ours and keeps
+/// its status (the shell's own handler reaps every child with `waitpid(-1)` and would lose
+/// it); the shell's handler still runs after it.
+pub struct ReapFirst {
+    previous: libc::sigaction,
+}
+
+impl ReapFirst {
+    pub fn install() -> io::Result<ReapFirst> {
+        // SAFETY: plain sigaction calls; PREVIOUS is written before our handler can run.
+        unsafe {
+            let mut previous: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(libc::SIGCHLD, std::ptr::null(), &mut previous);
+            // Already ours (a supervisor started from another's event handler): PREVIOUS
+            // still holds the shell's handler; recording ours there would make it recurse.
+            if previous.sa_sigaction != reap_first as Handler as usize {
+                (*std::ptr::addr_of_mut!(PREVIOUS)).write(previous);
+            }
+            let mut ours = previous;
+            ours.sa_sigaction = reap_first as Handler as usize;
+            ours.sa_flags = (previous.sa_flags | libc::SA_SIGINFO) & !libc::SA_RESETHAND;
+            check(libc::sigaction(libc::SIGCHLD, &ours, std::ptr::null_mut()) as libc::c_long)?;
+            Ok(ReapFirst { previous })
+        }
+    }
+
+    /// Watch `pid` (a child) from now on.
+    pub fn watch(&self, pid: i32) {
+        WATCHED_STATUS.store(i64::MIN, SeqCst);
+        WATCHED.store(pid, SeqCst);
+    }
+
+    /// The raw wait status the handler took for the watched child, if it did.
+    pub fn taken(&self) -> Option<i32> {
+        let raw = WATCHED_STATUS.swap(i64::MIN, SeqCst);
+        (raw != i64::MIN).then_some(raw as i32)
+    }
+
+    pub fn unwatch(&self) {
+        WATCHED.store(0, SeqCst);
+    }
+}
+
+impl Drop for ReapFirst {
+    fn drop(&mut self) {
+        WATCHED.store(0, SeqCst);
+        // SAFETY: restores the handler that was there.
+        unsafe { libc::sigaction(libc::SIGCHLD, &self.previous, std::ptr::null_mut()) };
+    }
+}
