@@ -106,11 +106,14 @@ thread_local! {
 }
 
 /// Runs `f` on the module's state. Never across a wait or a call into the shell: a trap
-/// may call back into the module there. Should that ever happen anyway, the inner call
-/// gets a fresh, empty state for its duration (slower, never wrong, never a panic).
+/// may call back into the module there. Should that ever happen anyway, or a trap run
+/// while the shell exits (after thread-local storage is gone), the call gets a fresh,
+/// empty state for its duration: slower, never wrong, never a panic.
 pub fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
-    STATE.with(|s| match s.try_borrow_mut() {
-        Ok(mut state) => f(&mut state),
-        Err(_) => f(&mut State::default()),
-    })
+    let mut f = Some(f);
+    let done = STATE.try_with(|s| s.try_borrow_mut().ok().map(|mut state| (f.take().expect("called once"))(&mut state)));
+    match done {
+        Ok(Some(r)) => r,
+        _ => (f.take().expect("not called yet"))(&mut State::default()),
+    }
 }

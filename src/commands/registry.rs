@@ -89,8 +89,14 @@ pub fn cleanup(cx: &mut Context, _args: &Args) -> Outcome {
         }
     }
     for name in or_warn(cx, state.registered_names()) {
-        let alive = or_warn(cx, state.entry(&name)).is_some_and(|e| e.identity().is_alive());
-        if !alive {
+        let entry = match state.entry(&name) {
+            Ok(e) => e,
+            Err(e) => {
+                cx.warn(&e.to_string());
+                continue;
+            }
+        };
+        if !entry.is_some_and(|e| e.identity().is_alive()) {
             match state.unregister(&name) {
                 Ok(()) => removed += 1,
                 Err(e) => cx.warn(&e.to_string()),

@@ -11,9 +11,30 @@ const char *zp_header_version(void) { return ZSH_VERSION; }
  * retry a write a signal interrupted, so Ctrl-C ends a write to a stalled pipe. */
 void zp_stdout_write(const char *buf, size_t len) { fwrite(buf, 1, len, stdout); }
 int zp_stdout_flush(void) { return fflush(stdout); }
-/* zsh buffers stderr and flushes it after each message of its own (zerrmsg): so do we,
- * or a line would surface later, through whatever fd 2 is by then. */
-void zp_stderr_write(const char *buf, size_t len) { fwrite(buf, 1, len, stderr); fflush(stderr); }
+/*
+ * One message line, written straight to fd 2 (after anything zsh still buffers there):
+ * not through the stderr FILE, which a trap may be writing to, and whose error flag
+ * would make zsh end a script with "write error". A write to a stalled pipe is a wait:
+ * signals are let through for it, so a trap runs and the write goes on; Ctrl-C ends it.
+ */
+void
+zp_stderr_write(const char *buf, size_t len)
+{
+    fflush(stderr);
+    while (len > 0) {
+	int q = queue_signal_level();
+	ssize_t n;
+
+	dont_queue_signals();
+	n = write(2, buf, len);
+	restore_queue_signals(q);
+	if (n > 0) {
+	    buf += n;
+	    len -= n;
+	} else if (!(n < 0 && errno == EINTR && !(errflag & ERRFLAG_INT)))
+	    break;
+    }
+}
 
 /*
  * Signals. zsh runs a builtin with its signals *not* queued (execbuiltin is called after

@@ -41,7 +41,11 @@ pub(crate) fn enter<F: FnOnce() -> c_int>(what: &str, f: F) -> c_int {
     match panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(status) => status,
         Err(_) => {
-            let msg = LAST_PANIC.with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.take())).unwrap_or_else(|| "unknown panic".into());
+            let msg = LAST_PANIC
+                .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.take()))
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| "unknown panic".into());
             Shell::new().error_line(&format!("{what}: internal error: {msg} (please report this)"));
             STATUS_INTERNAL
         }
@@ -58,7 +62,7 @@ fn install_quiet_panic_hook() {
             "panic".to_string()
         };
         let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
-        LAST_PANIC.with(|p| {
+        let _ = LAST_PANIC.try_with(|p| {
             if let Ok(mut p) = p.try_borrow_mut() {
                 *p = Some(format!("{msg}{at}"));
             }
@@ -144,7 +148,7 @@ pub unsafe extern "C" fn cleanup_(m: ffi::Module) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn finish_(_m: ffi::Module) -> c_int {
     enter("zmodload", || {
-        if let Some(t) = TABLES.with(|t| t.borrow_mut().take()) {
+        if let Some(t) = TABLES.try_with(|t| t.borrow_mut().take()).ok().flatten() {
             // SAFETY: the builtins were removed from zsh's table in cleanup_; this is the
             // boxed slice made in setup.
             unsafe { drop(Box::from_raw(ptr::slice_from_raw_parts_mut(t.builtins, t.count))) };
@@ -194,10 +198,12 @@ pub unsafe extern "C" fn finish_mangled(m: ffi::Module) -> c_int {
 }
 
 fn with_tables(f: impl FnOnce(&mut Tables) -> c_int) -> c_int {
-    TABLES.with(|t| match t.borrow_mut().as_mut() {
-        Some(t) => f(t),
-        None => 1,
-    })
+    TABLES
+        .try_with(|t| match t.borrow_mut().as_mut() {
+            Some(t) => f(t),
+            None => 1,
+        })
+        .unwrap_or(1)
 }
 
 fn setup() -> c_int {
@@ -238,6 +244,8 @@ fn setup() -> c_int {
     let params = unsafe { ffi::zp_paramdefs(&mut param_count) };
     let features =
         ffi::features { bn_list: builtins, bn_size: count as c_int, pd_list: params, pd_size: param_count, ..Default::default() };
-    TABLES.with(|t| *t.borrow_mut() = Some(Tables { builtins, count, features }));
-    0
+    match TABLES.try_with(|t| *t.borrow_mut() = Some(Tables { builtins, count, features })) {
+        Ok(()) => 0,
+        Err(_) => 1,
+    }
 }

@@ -101,11 +101,11 @@ thread_local! {
 }
 
 fn group_is_private(gid: u32, owner: u32) -> bool {
-    if let Some(v) = PRIVATE_GROUPS.with(|m| m.try_borrow().ok().and_then(|m| m.get(&(gid, owner)).copied())) {
+    if let Some(v) = PRIVATE_GROUPS.try_with(|m| m.try_borrow().ok().and_then(|m| m.get(&(gid, owner)).copied())).ok().flatten() {
         return v;
     }
     let v = sys::users::group_is_private_to(gid, owner);
-    PRIVATE_GROUPS.with(|m| {
+    let _ = PRIVATE_GROUPS.try_with(|m| {
         if let Ok(mut m) = m.try_borrow_mut() {
             m.insert((gid, owner), v);
         }
@@ -311,7 +311,8 @@ impl Dir {
         Ok(())
     }
 
-    /// Removes the file `name`; true when there was one.
+    /// Removes the file `name`; true when there was one. A symlink or a FIFO in its place
+    /// is removed itself: unlinking never follows or opens anything.
     pub fn remove(&self, name: &str) -> Result<bool> {
         match sysfs::unlink_at(self.fd.as_fd(), name.as_bytes()) {
             Ok(()) => Ok(true),
@@ -515,7 +516,8 @@ impl Lock {
     fn take(fd: OwnedFd, kind: LockKind, path: PathBuf, b: &mut dyn Blocker) -> Result<Lock> {
         let st = sysfs::fstat(fd.as_fd()).map_err(|e| StoreError::io("lock", &path, e))?;
         let key = (st.dev, st.ino);
-        if HELD.with(|h| h.borrow().contains(&key)) {
+        // (Gone only while the process exits: nothing is held by then.)
+        if HELD.try_with(|h| h.borrow().contains(&key)).unwrap_or(false) {
             return Err(StoreError::Busy { path });
         }
         loop {
@@ -530,14 +532,14 @@ impl Lock {
                 return Err(StoreError::Interrupted);
             }
         }
-        HELD.with(|h| h.borrow_mut().push(key));
+        let _ = HELD.try_with(|h| h.borrow_mut().push(key));
         Ok(Lock { _fd: fd, key })
     }
 }
 
 impl Drop for Lock {
     fn drop(&mut self) {
-        HELD.with(|h| h.borrow_mut().retain(|k| *k != self.key));
+        let _ = HELD.try_with(|h| h.borrow_mut().retain(|k| *k != self.key));
     }
 }
 
