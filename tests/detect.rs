@@ -34,7 +34,7 @@ fn find_by_name_finds_names_longer_than_comm_oldest_first() {
     std::thread::sleep(std::time::Duration::from_millis(20));
     let second = Proc::spawn_in(&dir, exe.to_str().unwrap(), &["300"]);
     // The kernel keeps only 15 bytes of the name.
-    assert!(wait_until(|| std::fs::read_to_string(format!("/proc/{}/comm", second.pid())).map(|c| c.trim() == &name[..15]).unwrap_or(false)));
+    assert!(wait_for(std::time::Duration::from_secs(5), || std::fs::read_to_string(format!("/proc/{}/comm", second.pid())).map(|c| c.trim() == &name[..15]).unwrap_or(false)));
     let out = zsh(&format!(
         "process-find-by-name {name}; print s=$?
          process-find-all-by-name {name}; print s=$?
@@ -66,7 +66,7 @@ fn find_by_name_finds_interpreted_scripts() {
     let direct = Proc::spawn_in(&dir, &format!("./{shebang}"), &[]);
     let zsh_script = Proc::spawn_in(&dir, "zsh", &["-f", &format!("./{zscript}")]);
     // Wait until env has exec'd python3 (argv then names the script after the interpreter).
-    assert!(wait_until(|| std::fs::read_to_string(format!("/proc/{}/comm", direct.pid())).map(|c| c.starts_with("python")).unwrap_or(false)));
+    assert!(wait_for(std::time::Duration::from_secs(5), || std::fs::read_to_string(format!("/proc/{}/comm", direct.pid())).map(|c| c.starts_with("python")).unwrap_or(false)));
     let out = zsh(&format!(
         "process-find-by-name {py_name}; process-find-by-name {shebang}; process-find-by-name {zscript}
          process-find-all-by-name -v a {py_name}; print ${{#a}}"
@@ -93,7 +93,7 @@ fn not_found_is_status_1_silent_and_empties_the_variable() {
 fn the_calling_shell_is_not_its_own_match_while_other_shells_exist() {
     // Another zsh, waiting in a builtin (no child to outlive it when killed).
     let other = Proc::spawn("zsh", &["-f", "-c", "zmodload zsh/zselect; zselect -t 30000"]);
-    assert!(wait_until(|| proc_state(other.pid()).is_some()));
+    assert!(wait_for(std::time::Duration::from_secs(5), || proc_state(other.pid()).is_some()));
     let out = zsh(
         "process-find-all-by-name -v all zsh
          print -r -- me=$$

@@ -130,7 +130,7 @@ fn memory_is_rss_in_kb() {
     // 40 MiB actually touched, so RSS is well above a bare interpreter's.
     let dir = scratch("mem");
     let p = Proc::spawn_in(&dir, python3(), &["-c", "import sys, time\nb = b'x' * (40 << 20)\ntime.sleep(300)"]);
-    assert!(wait_until(|| vm_rss_kb(p.pid()) > 40 * 1024));
+    assert!(wait_for(std::time::Duration::from_secs(5), || vm_rss_kb(p.pid()) > 40 * 1024));
     std::thread::sleep(std::time::Duration::from_millis(100));
     let out = zsh(&format!("process-get-memory {0}; process-get-memory -v m {0}; print -r -- \"$m ${{(t)m}}\"", p.pid()));
     let want = vm_rss_kb(p.pid());

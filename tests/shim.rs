@@ -6,30 +6,30 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-const COMMANDS: &[&str] = &[
-    "process-exists",
-    "process-is-running",
-    "process-find-by-name",
-    "process-find-all-by-name",
-    "process-find-by-port",
-    "process-get-cpu",
-    "process-get-memory",
-    "process-get-command",
-    "process-get-info",
-    "process-write-pid",
-    "process-read-pid",
-    "process-remove-pid",
-    "process-check-pid-file",
-    "process-version",
-    "process-self-test",
-];
+/// The builtins, as the module itself lists its features (`zmodload -lF`): `+b:NAME`.
+fn module_builtins() -> Vec<String> {
+    let out = zsh("zmodload -lF zsh_process/process");
+    assert_eq!(out.status, 0, "{out:?}");
+    out.stdout.lines().filter_map(|l| l.strip_prefix("+b:")).map(str::to_string).collect()
+}
 
 #[test]
 fn every_command_is_a_real_builtin() {
-    let out = zsh(&format!("whence -w {}; zmodload -e zsh_process/process && print loaded", COMMANDS.join(" ")));
-    let want: String = COMMANDS.iter().map(|c| format!("{c}: builtin\n")).collect::<String>() + "loaded\n";
+    let builtins = module_builtins();
+    // The documented set: detection, information, PID files, control, monitoring,
+    // groups, utilities.
+    for documented in ["process-exists", "process-find-by-port", "process-get-info", "process-write-pid", "process-stop", "process-monitor", "process-group-add", "process-self-test"] {
+        assert!(builtins.iter().any(|b| b == documented), "{documented} not among {builtins:?}");
+    }
+    let out = zsh(&format!("whence -w {}; zmodload -e zsh_process/process && print loaded", builtins.join(" ")));
+    let want: String = builtins.iter().map(|c| format!("{c}: builtin\n")).collect::<String>() + "loaded\n";
     assert_eq!(out.stdout, want, "{out:?}");
     assert_eq!(out.stderr, "");
+    // And every one of them answers bad input with one line naming it.
+    for b in &builtins {
+        let out = zsh(&format!("{b} --no-such-option"));
+        assert_usage_error(&out, b, &format!("{b} --no-such-option"));
+    }
 }
 
 #[test]

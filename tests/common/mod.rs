@@ -1,6 +1,28 @@
 //! Test harness: runs real zsh processes that load the module through the shim, from a
 //! private install prefix laid out as scripts/install lays it out
 //! (PREFIX/bin/_process, PREFIX/lib/zsh_process/process.so).
+//!
+//! # Adding a test
+//!
+//! Most tests start from a [`Case`]: an isolated environment (its own HOME, PID, state
+//! and log directories), a scratch directory, a marker unique to the test, the library's
+//! events recorded, and a sweep that kills, when the test ends (passed or not), every
+//! process carrying the marker or recorded with [`Case::track`]:
+//!
+//! ```ignore
+//! #[test]
+//! fn stop_by_name_emits_stop() {
+//!     let case = Case::new("stop-name");
+//!     let out = case.zsh(&format!("process-start web '{}'; process-stop web", case.sleep()));
+//!     assert_eq!(out.status, 0, "{out:?}");
+//!     assert!(case.events().iter().any(|e| e.starts_with("stop web ")));
+//! }
+//! ```
+//!
+//! Real processes, not stubs: [`Proc`] (a child killed when dropped), [`Listener`] (a
+//! real socket), [`start_script`] (a fixture under `tests/fixtures/control`). What the
+//! kernel says is read back independently of the module, from `/proc` ([`Stat`]). Failures
+//! are checked with [`assert_one_error`]: one line on stderr naming the command.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -134,8 +156,7 @@ impl Env {
 
     /// Runs `script` in `zsh -f` after `source "$(which _process)"`.
     pub fn zsh(&self, script: &str) -> Output {
-        let full = format!("source \"$(which _process)\" || exit 99\n{script}");
-        self.run(&["-f", "-c", &full])
+        self.run(&["-f", "-c", &sourced(script)])
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
@@ -152,6 +173,12 @@ impl Drop for Env {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.root);
     }
+}
+
+/// `script` after the line every test script begins with: the library loaded through
+/// the shim, as users load it (exit 99 tells a failed load apart).
+pub fn sourced(script: &str) -> String {
+    format!("source \"$(which _process)\" || exit 99\n{script}")
 }
 
 /// Runs `script` in a fresh environment.
@@ -188,11 +215,7 @@ impl Drop for Proc {
 /// Asserts the bad-input contract: status 2, nothing on stdout, exactly one stderr line,
 /// and that line names the command.
 pub fn assert_usage_error(out: &Output, cmd: &str, what: &str) {
-    assert_eq!(out.status, 2, "{what}: status {out:?}");
-    assert_eq!(out.stdout, "", "{what}: stdout {out:?}");
-    let lines: Vec<&str> = out.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "{what}: want one stderr line, got {out:?}");
-    assert!(lines[0].starts_with(&format!("{cmd}: ")), "{what}: stderr does not name {cmd}: {out:?}");
+    assert_one_error(out, 2, cmd, what);
 }
 
 /// Python 3 as Debian installs it (a version manager's shim would add a wrapper process).
@@ -212,30 +235,12 @@ pub fn dead_pid() -> u32 {
     pid
 }
 
-/// `/proc/PID/stat` state letter, if the PID exists.
-pub fn proc_state(pid: u32) -> Option<char> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    text[text.rfind(')')? + 1..].trim_start().chars().next()
-}
-
-/// Waits (up to 5 s) until `cond` holds.
-pub fn wait_until(mut cond: impl FnMut() -> bool) -> bool {
-    let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while std::time::Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    cond()
-}
-
 impl Proc {
     /// A child that has exited and not been reaped: a zombie until dropped.
     pub fn zombie() -> Proc {
         let p = Proc::spawn("true", &[]);
         let pid = p.pid();
-        assert!(wait_until(|| proc_state(pid) == Some('Z')), "no zombie");
+        assert!(wait_for(std::time::Duration::from_secs(5), || proc_state(pid) == Some('Z')), "no zombie");
         p
     }
 
@@ -337,8 +342,7 @@ impl Env {
 
     /// Runs `script` after sourcing the shim, with extra environment variables.
     pub fn zsh_env(&self, vars: &[(&str, &str)], script: &str) -> Output {
-        let full = format!("source \"$(which _process)\" || exit 99\n{script}");
-        let mut c = self.command(&["-f", "-c", &full]);
+        let mut c = self.command(&["-f", "-c", &sourced(script)]);
         for (k, v) in vars {
             c.env(k, v);
         }
@@ -362,6 +366,56 @@ pub fn control_fixture(name: &str) -> String {
     repo_root().join("tests/fixtures/control").join(name).display().to_string()
 }
 
+// ---- what /proc says, read independently of the module ------------------------------------
+
+/// The fields of `/proc/PID/stat` the tests look at (the name is cut off at the last
+/// `)`, as the kernel's format requires).
+#[derive(Debug, Clone)]
+pub struct Stat {
+    pub state: char,
+    pub ppid: u32,
+    /// Start time, clock ticks after boot.
+    pub start: u64,
+    /// Every field after the name: `fields[n - 3]` is field n of proc(5).
+    pub fields: Vec<String>,
+}
+
+impl Stat {
+    pub fn of(pid: u32) -> Option<Stat> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let fields: Vec<String> = text[text.rfind(')')? + 1..].split_whitespace().map(str::to_string).collect();
+        Some(Stat { state: fields.first()?.chars().next()?, ppid: fields.get(1)?.parse().ok()?, start: fields.get(19)?.parse().ok()?, fields })
+    }
+
+    /// Not exited (a zombie leader with live threads is alive: field 20 counts them).
+    pub fn alive(&self) -> bool {
+        match self.state {
+            'X' | 'x' => false,
+            'Z' => self.fields.get(17).and_then(|n| n.parse::<i64>().ok()).is_some_and(|n| n > 1),
+            _ => true,
+        }
+    }
+}
+
+/// `/proc/PID/stat` state letter, if the PID exists.
+pub fn proc_state(pid: u32) -> Option<char> {
+    Stat::of(pid).map(|s| s.state)
+}
+
+/// `/proc/PID/stat` field N (1-based, as in proc(5)).
+pub fn stat_field(pid: u32, n: usize) -> Option<String> {
+    match n {
+        1 => Some(pid.to_string()),
+        2 => None,
+        n => Stat::of(pid)?.fields.get(n - 3).cloned(),
+    }
+}
+
+/// The PID is a running process (exists and has not exited).
+pub fn is_alive(pid: u32) -> bool {
+    Stat::of(pid).is_some_and(|s| s.alive())
+}
+
 /// A process as one identity: PID and start time (field 22 of `/proc/PID/stat`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProcId {
@@ -369,21 +423,14 @@ pub struct ProcId {
     pub start: u64,
 }
 
-/// Fields 3.. of `/proc/PID/stat` (after the command name), if the PID exists.
-fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    Some(text[text.rfind(')')? + 1..].split_whitespace().map(str::to_string).collect())
-}
-
 impl ProcId {
     pub fn of(pid: u32) -> Option<ProcId> {
-        let f = stat_fields(pid)?;
-        Some(ProcId { pid, start: f.get(19)?.parse().ok()? })
+        Some(ProcId { pid, start: Stat::of(pid)?.start })
     }
 
-    /// Still this process, and not a zombie.
+    /// Still this process, and not exited.
     pub fn alive(&self) -> bool {
-        stat_fields(self.pid).is_some_and(|f| f[0] != "Z" && f[0] != "X" && f.get(19).and_then(|s| s.parse().ok()) == Some(self.start))
+        Stat::of(self.pid).is_some_and(|s| s.alive() && s.start == self.start)
     }
 
     /// Sends `sig` to this process, only while the PID still names it.
@@ -395,28 +442,14 @@ impl ProcId {
     }
 }
 
-/// The PID is a running process (exists and is not a zombie).
-pub fn is_alive(pid: u32) -> bool {
-    stat_fields(pid).is_some_and(|f| f[0] != "Z" && f[0] != "X")
-}
-
-/// `/proc/PID/stat` field N (1-based, as in proc(5)).
-pub fn stat_field(pid: u32, n: usize) -> Option<String> {
-    match n {
-        1 => Some(pid.to_string()),
-        2 => None,
-        n => stat_fields(pid)?.get(n - 3).cloned(),
-    }
+/// Every PID in /proc.
+fn all_pids() -> Vec<u32> {
+    std::fs::read_dir("/proc").unwrap().flatten().filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()).collect()
 }
 
 /// The live immediate children of `pid`, from a scan of `/proc`.
 pub fn children_of(pid: u32) -> Vec<u32> {
-    let mut kids: Vec<u32> = std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&p| is_alive(p) && stat_field(p, 4).as_deref() == Some(&pid.to_string()))
-        .collect();
+    let mut kids: Vec<u32> = all_pids().into_iter().filter(|&p| Stat::of(p).is_some_and(|s| s.alive() && s.ppid == pid)).collect();
     kids.sort_unstable();
     kids
 }
@@ -430,10 +463,8 @@ pub fn marker(base: u32) -> String {
 
 /// Live processes whose argv holds `marker` as one whole argument.
 pub fn pids_with_arg(marker: &str) -> Vec<u32> {
-    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+    let mut pids: Vec<u32> = all_pids()
+        .into_iter()
         .filter(|&p| {
             std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c.split(|&b| b == 0).any(|a| a == marker.as_bytes()))
                 && is_alive(p)
@@ -517,10 +548,9 @@ pub struct Bg {
 impl Bg {
     /// Starts `script` in `zsh -f -c` after sourcing the shim, in `env`, output to files in `dir`.
     pub fn zsh(env: &Env, dir: &Path, tag: &str, script: &str) -> Bg {
-        let full = format!("source \"$(which _process)\" || exit 99\n{script}");
         let out = dir.join(format!("{tag}.out"));
         let err = dir.join(format!("{tag}.err"));
-        let mut c = env.command(&["-f", "-c", &full]);
+        let mut c = env.command(&["-f", "-c", &sourced(script)]);
         c.stdout(std::fs::File::create(&out).unwrap()).stderr(std::fs::File::create(&err).unwrap());
         Bg { child: c.spawn().expect("cannot start zsh"), out, err }
     }
@@ -604,4 +634,61 @@ pub fn identity_record(pid: u32, start: u64, boot: &str) -> String {
 pub fn parse_identity_record(text: &str) -> Option<(u32, u64, String)> {
     let field = |k: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).map(str::to_string);
     Some((field("pid")?.parse().ok()?, field("start")?.parse().ok()?, field("boot")?))
+}
+
+// ---- one test's world --------------------------------------------------------------------
+
+/// An isolated environment, a scratch directory, a marker, recorded events and a sweep:
+/// see the module documentation.
+pub struct Case {
+    pub env: Env,
+    /// A scratch directory for the test's own files (fixtures' ready files, outputs).
+    pub dir: PathBuf,
+    /// Unique to this test and usable as a `sleep` duration (about 300 s): processes that
+    /// carry it in their argv are the test's, and are killed when the case is dropped.
+    pub marker: String,
+    events: PathBuf,
+    sweep: Sweep,
+}
+
+impl Case {
+    pub fn new(tag: &str) -> Case {
+        let env = Env::new(tag);
+        let dir = scratch(tag);
+        let marker = marker(300);
+        let events = dir.join("events");
+        let sweep = Sweep::new(&[&marker]);
+        Case { env, dir, marker, events, sweep }
+    }
+
+    /// `sleep MARKER`: a service command whose processes the sweep will find.
+    pub fn sleep(&self) -> String {
+        format!("sleep {}", self.marker)
+    }
+
+    /// Runs `script` (after the shim) with the library's events recorded.
+    pub fn zsh(&self, script: &str) -> Output {
+        self.env.zsh(&format!("{}{script}", event_hooks(&self.events)))
+    }
+
+    /// Starts `script` in the background, events recorded, output in the scratch dir.
+    pub fn bg(&self, tag: &str, script: &str) -> Bg {
+        Bg::zsh(&self.env, &self.dir, tag, &format!("{}{script}", event_hooks(&self.events)))
+    }
+
+    /// The events recorded so far, one `EVENT ARGS...` line each (`stop web 1234`).
+    pub fn events(&self) -> Vec<String> {
+        read_text(&self.events).lines().map(str::to_string).collect()
+    }
+
+    /// Records a process to be killed when the case ends.
+    pub fn track(&self, pid: u32) -> Option<ProcId> {
+        self.sweep.track(pid)
+    }
+
+    /// Starts the fixture `script` (tests/fixtures/control) under `zsh -f` as a child of
+    /// the test, and waits until it is ready.
+    pub fn fixture(&self, script: &str, name: &str, extra: &[&str]) -> Proc {
+        start_script(script, &self.dir, name, extra)
+    }
 }
