@@ -20,61 +20,52 @@ fn ms(out: &Output) -> f64 {
 
 #[test]
 fn stop_term_handling_script_exits_0_after_its_trap_ran() {
-    let env = Env::new("stop-term");
-    let dir = scratch("stop-term");
-    let p = start_script("term-handler.zsh", &dir, "svc", &[]);
-    let out = env.zsh(&format!("process-stop {} --timeout 5; print st=$?", p.pid()));
+    let case = Case::new("stop-term");
+    let p = case.fixture("term-handler.zsh", "svc", &[]);
+    let out = case.env.zsh(&format!("process-stop {} --timeout 5; print st=$?", p.pid()));
     assert_eq!(out.stdout, "st=0\n", "{out:?}");
     assert_eq!(out.stderr, "", "{out:?}");
-    assert_eq!(read_text(dir.join("stopped")), "svc\n", "the TERM trap did not run");
+    assert_eq!(read_text(case.dir.join("stopped")), "svc\n", "the TERM trap did not run");
     assert!(!is_alive(p.pid()));
 }
 
 #[test]
 fn stop_by_name_removes_pid_file_and_identity_and_emits_stop() {
-    let env = Env::new("stop-name");
-    let dir = scratch("stop-name");
-    let events = dir.join("events");
-    let p = start_script("term-handler.zsh", &dir, "svc", &[]);
+    let case = Case::new("stop-name");
+    let p = case.fixture("term-handler.zsh", "svc", &[]);
     let pid = p.pid();
-    let out = env.zsh(&format!(
-        "{hooks}process-write-pid web {pid}
+    let out = case.zsh(&format!(
+        "process-write-pid web {pid}
          [[ -f $PROCESS_PID_DIR/web.pid && -f $PROCESS_PID_DIR/.web.id ]] && print files-written
          process-stop web --timeout 5; print st=$?
          [[ -e $PROCESS_PID_DIR/web.pid ]] && print pid-file-left
          [[ -e $PROCESS_PID_DIR/.web.id ]] && print id-file-left
-         print done",
-        hooks = event_hooks(&events)
+         print done"
     ));
     assert_eq!(out.stdout, "files-written\nst=0\ndone\n", "{out:?}");
     assert_eq!(out.stderr, "");
-    assert_eq!(read_text(&events), format!("stop web {pid}\n"));
-    assert_eq!(read_text(dir.join("stopped")), "svc\n");
+    assert_eq!(case.events(), [format!("stop web {pid}")]);
+    assert_eq!(read_text(case.dir.join("stopped")), "svc\n");
     assert!(!is_alive(pid));
 }
 
 #[test]
 fn stop_by_pid_emits_stop_with_the_pid_as_service() {
-    let env = Env::new("stop-pid-ev");
-    let dir = scratch("stop-pid-ev");
-    let events = dir.join("events");
-    let p = start_script("term-handler.zsh", &dir, "svc", &[]);
-    let out = env.zsh(&format!("{}process-stop {} --timeout 5; print st=$?", event_hooks(&events), p.pid()));
+    let case = Case::new("stop-pid-ev");
+    let p = case.fixture("term-handler.zsh", "svc", &[]);
+    let out = case.zsh(&format!("process-stop {} --timeout 5; print st=$?", p.pid()));
     assert_eq!(out.stdout, "st=0\n", "{out:?}");
-    assert_eq!(read_text(&events), format!("stop {0} {0}\n", p.pid()));
+    assert_eq!(case.events(), [format!("stop {0} {0}", p.pid())]);
 }
 
 #[test]
 fn stop_without_force_gives_up_on_a_term_ignoring_process_which_keeps_running() {
-    let env = Env::new("stop-ignore");
-    let dir = scratch("stop-ignore");
-    let events = dir.join("events");
-    let p = start_script("term-ignore.zsh", &dir, "stubborn", &[]);
-    let out = env.zsh(&format!(
-        "{}zmodload zsh/datetime; t=$EPOCHREALTIME
+    let case = Case::new("stop-ignore");
+    let p = case.fixture("term-ignore.zsh", "stubborn", &[]);
+    let out = case.zsh(&format!(
+        "zmodload zsh/datetime; t=$EPOCHREALTIME
          process-stop {} --timeout 0.5; print st=$?
          print ms=$(( (EPOCHREALTIME - t) * 1000 ))",
-        event_hooks(&events),
         p.pid()
     ));
     assert_eq!(field(&out.stdout, "st"), Some("1"), "{out:?}");
@@ -83,55 +74,50 @@ fn stop_without_force_gives_up_on_a_term_ignoring_process_which_keeps_running() 
     assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
     assert!(out.stderr.starts_with("process-stop: ") && out.stderr.contains("--force"), "{out:?}");
     assert!(is_alive(p.pid()), "a TERM-ignoring process must survive a stop without --force");
-    assert_eq!(read_text(&events), "", "no event for a failed stop");
+    assert_eq!(case.events(), Vec::<String>::new(), "no event for a failed stop");
 }
 
 #[test]
 fn stop_with_force_kills_a_term_ignoring_process_and_emits_kill() {
-    let env = Env::new("stop-force");
-    let dir = scratch("stop-force");
-    let events = dir.join("events");
-    let p = start_script("term-ignore.zsh", &dir, "stubborn", &[]);
+    let case = Case::new("stop-force");
+    let p = case.fixture("term-ignore.zsh", "stubborn", &[]);
     let pid = p.pid();
-    let out = env.zsh(&format!(
-        "{}zmodload zsh/datetime; t=$EPOCHREALTIME
+    let out = case.zsh(&format!(
+        "zmodload zsh/datetime; t=$EPOCHREALTIME
          process-write-pid stubborn {pid}
          process-stop stubborn --timeout 0.3 --force; print st=$?
          print ms=$(( (EPOCHREALTIME - t) * 1000 ))
-         [[ -e $PROCESS_PID_DIR/stubborn.pid ]] && print pid-file-left; true",
-        event_hooks(&events)
+         [[ -e $PROCESS_PID_DIR/stubborn.pid ]] && print pid-file-left; true"
     ));
     assert_eq!(field(&out.stdout, "st"), Some("0"), "{out:?}");
     assert!(!out.stdout.contains("pid-file-left"), "{out:?}");
     assert_eq!(out.stderr, "", "{out:?}");
     assert!(ms(&out) < 1500.0, "{out:?}");
     assert!(!is_alive(pid));
-    assert_eq!(read_text(&events), format!("kill stubborn {pid}\n"), "want process.kill, not process.stop");
+    assert_eq!(case.events(), [format!("kill stubborn {pid}")], "want process.kill, not process.stop");
 }
 
 #[test]
 fn stop_reaches_a_stopped_process_by_sending_cont() {
-    let env = Env::new("stop-stopped");
-    let dir = scratch("stop-stopped");
-    let p = start_script("term-handler.zsh", &dir, "frozen", &[]);
+    let case = Case::new("stop-stopped");
+    let p = case.fixture("term-handler.zsh", "frozen", &[]);
     // SAFETY: kill(2) to our own child.
     unsafe { libc::kill(p.pid() as i32, libc::SIGSTOP) };
     assert!(wait_for(5 * SECOND, || proc_state(p.pid()) == Some('T')), "not stopped");
-    let out = env.zsh(&format!("process-stop {} --timeout 5; print st=$?", p.pid()));
+    let out = case.env.zsh(&format!("process-stop {} --timeout 5; print st=$?", p.pid()));
     assert_eq!(out.stdout, "st=0\n", "{out:?}");
-    assert_eq!(read_text(dir.join("stopped")), "frozen\n", "the TERM trap never ran: was CONT sent?");
+    assert_eq!(read_text(case.dir.join("stopped")), "frozen\n", "the TERM trap never ran: was CONT sent?");
     assert!(!is_alive(p.pid()));
 }
 
 #[test]
 fn stop_returns_right_after_a_process_that_exits_at_once() {
-    let env = Env::new("stop-latency");
-    let dir = scratch("stop-latency");
+    let case = Case::new("stop-latency");
     // Five zsh scripts whose TERM trap exits at once, and five plain sleeps (TERM kills them).
-    let scripts: Vec<Proc> = (0..5).map(|i| start_script("term-handler.zsh", &dir, &format!("s{i}"), &[])).collect();
+    let scripts: Vec<Proc> = (0..5).map(|i| case.fixture("term-handler.zsh", &format!("s{i}"), &[])).collect();
     let sleeps: Vec<Proc> = (0..5).map(|_| Proc::sleeper()).collect();
     let pids: Vec<String> = scripts.iter().chain(&sleeps).map(|p| p.pid().to_string()).collect();
-    let out = env.zsh(&format!(
+    let out = case.env.zsh(&format!(
         "zmodload zsh/datetime
          for p in {}; do
            t=$EPOCHREALTIME
@@ -149,16 +135,15 @@ fn stop_returns_right_after_a_process_that_exits_at_once() {
     for t in &times {
         assert!(*t < 250.0, "process-stop took {t} ms for a process that exits at once: {times:?}");
     }
-    assert_eq!(read_text(dir.join("stopped")).lines().count(), 5);
+    assert_eq!(read_text(case.dir.join("stopped")).lines().count(), 5);
 }
 
 #[test]
 fn stop_returns_soon_after_a_slow_handler_exits_not_after_the_timeout() {
-    let env = Env::new("stop-slow");
-    let dir = scratch("stop-slow");
+    let case = Case::new("stop-slow");
     // The TERM handler waits 0.3 s, then exits.
-    let p = start_script("term-handler.zsh", &dir, "slow", &["30"]);
-    let out = env.zsh(&format!(
+    let p = case.fixture("term-handler.zsh", "slow", &["30"]);
+    let out = case.env.zsh(&format!(
         "zmodload zsh/datetime; t=$EPOCHREALTIME
          process-stop {} --timeout 5; print st=$?
          print ms=$(( (EPOCHREALTIME - t) * 1000 ))",
@@ -168,7 +153,7 @@ fn stop_returns_soon_after_a_slow_handler_exits_not_after_the_timeout() {
     let took = ms(&out);
     eprintln!("process-stop with a 0.3 s TERM handler returned after {took:.2} ms (after the exit: {:.2} ms)", took - 300.0);
     assert!((290.0..550.0).contains(&took), "took {took} ms; want 0.3 s + under 250 ms");
-    assert_eq!(read_text(dir.join("stopped")), "slow\n");
+    assert_eq!(read_text(case.dir.join("stopped")), "slow\n");
 }
 
 /// Runs `cmd` as the last thing before `print alive`, checking the refusal contract.
@@ -194,8 +179,8 @@ fn stop_refuses_the_calling_shell_and_malformed_pids() {
 /// Runs `inner` (a zsh script that loads the library) in a new PID namespace whose PID 1 is
 /// a zsh of ours that records every TERM, HUP, INT and CONT it gets: asking to signal
 /// "PID 1" can then only ever reach our own process. Returns (inner output, signals PID 1 got).
-fn against_namespace_init(env: &Env, inner: &str) -> Option<(Output, String)> {
-    let dir = scratch("pidns");
+fn against_namespace_init(case: &Case, inner: &str) -> Option<(Output, String)> {
+    let dir = &case.dir;
     let script = dir.join("inner.zsh");
     std::fs::write(&script, format!("source \"$(which _process)\" || exit 99\n{inner}\n")).unwrap();
     let got = dir.join("init-got");
@@ -207,7 +192,7 @@ fn against_namespace_init(env: &Env, inner: &str) -> Option<(Output, String)> {
         script = script.display(),
         dir = dir.display()
     );
-    let mut c = env.command_with("unshare", &["--pid", "--fork", "--mount-proc", "zsh", "-f", "-c", &outer]);
+    let mut c = case.env.command_with("unshare", &["--pid", "--fork", "--mount-proc", "zsh", "-f", "-c", &outer]);
     let st = c.status().ok()?;
     if !st.success() || !dir.join("status").exists() {
         eprintln!("skipping the PID-namespace check: unshare is not permitted here");
@@ -223,9 +208,9 @@ fn against_namespace_init(env: &Env, inner: &str) -> Option<(Output, String)> {
 
 #[test]
 fn pid_1_is_never_signalled() {
-    let env = Env::new("pid1");
+    let case = Case::new("pid1");
     let Some((out, got)) = against_namespace_init(
-        &env,
+        &case,
         "[[ $(</proc/1/cmdline) == zsh* ]] || { print wrong-pid-1; exit 1 }
          process-stop 1 --timeout 0.2; print stop=$?
          process-stop 1 --timeout 0.2 --force; print force=$?
@@ -257,12 +242,11 @@ fn stop_of_a_stale_pid_file_fails_and_removes_it() {
 
 /// A PID file whose identity records another process than the one now at that PID.
 fn reused_pid_case(sidecar: impl Fn(u32, u64, &str) -> String, tag: &str) {
-    let env = Env::new(tag);
-    let dir = scratch(tag);
-    let p = start_script("term-handler.zsh", &dir, "innocent", &[]);
+    let case = Case::new(tag);
+    let p = case.fixture("term-handler.zsh", "innocent", &[]);
     let pid = p.pid();
     let id = ProcId::of(pid).unwrap();
-    let out = env.zsh(&format!("process-write-pid svc {pid}; print -r -- $PROCESS_PID_DIR"));
+    let out = case.env.zsh(&format!("process-write-pid svc {pid}; print -r -- $PROCESS_PID_DIR"));
     assert_eq!(out.status, 0, "{out:?}");
     let pid_dir = std::path::PathBuf::from(out.stdout.trim());
     let idfile = pid_dir.join(".svc.id");
@@ -270,7 +254,7 @@ fn reused_pid_case(sidecar: impl Fn(u32, u64, &str) -> String, tag: &str) {
     let (_, _, boot) = parse_identity_record(&recorded).expect("identity file: pid, start, boot");
     assert_eq!(recorded, identity_record(pid, id.start, &boot), "the identity file's format changed");
     std::fs::write(&idfile, sidecar(pid, id.start, &boot)).unwrap();
-    let out = env.zsh(
+    let out = case.env.zsh(
         "process-signal svc HUP; print signal=$?
          process-stop svc --timeout 0.3 --force; print stop=$?
          process-check-pid-file svc; print check=$?",
@@ -279,7 +263,7 @@ fn reused_pid_case(sidecar: impl Fn(u32, u64, &str) -> String, tag: &str) {
     assert!(out.stderr.lines().count() >= 2, "{out:?}");
     std::thread::sleep(Duration::from_millis(100));
     assert!(id.alive(), "the process now holding the PID was killed");
-    assert_eq!(read_text(dir.join("stopped")), "", "the process now holding the PID got TERM");
+    assert_eq!(read_text(case.dir.join("stopped")), "", "the process now holding the PID got TERM");
 }
 
 #[test]
@@ -349,10 +333,9 @@ print(f"status={int(m.group(1)) - 1000} ms={elapsed * 1000:.0f}")
 
 #[test]
 fn ctrl_c_ends_a_stop_wait_at_once_in_an_interactive_shell() {
-    let env = Env::new("ctrl-c");
-    let dir = scratch("ctrl-c");
-    let p = start_script("term-ignore.zsh", &dir, "stubborn", &[]);
-    let mut c = env.command_with(python3(), &["-c", PTY_DRIVER, &p.pid().to_string()]);
+    let case = Case::new("ctrl-c");
+    let p = case.fixture("term-ignore.zsh", "stubborn", &[]);
+    let mut c = case.env.command_with(python3(), &["-c", PTY_DRIVER, &p.pid().to_string()]);
     c.env("TERM", "dumb");
     let started = Instant::now();
     let out = Env::output_of(c);
@@ -371,14 +354,13 @@ fn ctrl_c_ends_a_stop_wait_at_once_in_an_interactive_shell() {
 
 #[test]
 fn signal_accepts_names_any_case_with_or_without_sig_and_numbers() {
-    let env = Env::new("signal-names");
-    let dir = scratch("signal-names");
-    let p = start_script("signals.zsh", &dir, "sig", &[]);
-    let got = dir.join("got");
+    let case = Case::new("signal-names");
+    let p = case.fixture("signals.zsh", "sig", &[]);
+    let got = case.dir.join("got");
     let cases = [("HUP", "HUP"), ("hup", "HUP"), ("SIGHUP", "HUP"), ("sighup", "HUP"), ("1", "HUP"), ("USR1", "USR1"), ("SigUsr2", "USR2"), ("10", "USR1"), ("quit", "QUIT"), ("3", "QUIT")];
     let mut want = String::new();
     for (i, (spec, name)) in cases.iter().enumerate() {
-        let out = env.zsh(&format!("process-signal {} {spec}; print st=$?", p.pid()));
+        let out = case.env.zsh(&format!("process-signal {} {spec}; print st=$?", p.pid()));
         assert_eq!(out.stdout, "st=0\n", "{spec}: {out:?}");
         assert_eq!(out.stderr, "", "{spec}: {out:?}");
         want.push_str(name);
@@ -391,18 +373,17 @@ fn signal_accepts_names_any_case_with_or_without_sig_and_numbers() {
 
 #[test]
 fn signal_sends_real_time_signals() {
-    let env = Env::new("signal-rt");
-    let dir = scratch("signal-rt");
-    let d = dir.display().to_string();
+    let case = Case::new("signal-rt");
+    let d = case.dir.display().to_string();
     let p = Proc::spawn(python3(), &[&control_fixture("signals.py"), &d]);
-    assert!(wait_for(5 * SECOND, || dir.join("signals.ready").exists()));
-    let got = dir.join("got");
+    assert!(wait_for(5 * SECOND, || case.dir.join("signals.ready").exists()));
+    let got = case.dir.join("got");
     let (rtmin, rtmax) = (libc::SIGRTMIN(), libc::SIGRTMAX());
     let number = (rtmin + 3).to_string();
     let cases = [("RTMIN+2", rtmin + 2), ("SIGRTMAX-1", rtmax - 1), ("rtmin", rtmin), ("RTMAX", rtmax), ("sigrtmin+5", rtmin + 5), (number.as_str(), rtmin + 3), ("USR1", libc::SIGUSR1)];
     let mut want = String::new();
     for (i, (spec, n)) in cases.iter().enumerate() {
-        let out = env.zsh(&format!("process-signal {} {spec}; print st=$?", p.pid()));
+        let out = case.env.zsh(&format!("process-signal {} {spec}; print st=$?", p.pid()));
         assert_eq!(out.stdout, "st=0\n", "{spec}: {out:?}");
         want.push_str(&format!("{n}\n"));
         assert!(wait_for(5 * SECOND, || read_text(&got).lines().count() > i), "{spec} never arrived");
@@ -412,26 +393,24 @@ fn signal_sends_real_time_signals() {
 
 #[test]
 fn signal_rejects_unknown_signals_and_sends_nothing() {
-    let env = Env::new("signal-bad");
-    let dir = scratch("signal-bad");
-    let d = dir.display().to_string();
+    let case = Case::new("signal-bad");
+    let d = case.dir.display().to_string();
     let p = Proc::spawn(python3(), &[&control_fixture("signals.py"), &d]);
-    assert!(wait_for(5 * SECOND, || dir.join("signals.ready").exists()));
+    assert!(wait_for(5 * SECOND, || case.dir.join("signals.ready").exists()));
     for bad in ["FOO", "SIGFOO", "0", "99", "65", "RTMIN+99", "RTMAX-99", "RTMIN-1", "RTMAX+1", "-9", "''", "1.5", "+1"] {
-        let out = env.zsh(&format!("process-signal {} {bad}", p.pid()));
+        let out = case.env.zsh(&format!("process-signal {} {bad}", p.pid()));
         assert_usage_error(&out, "process-signal", bad);
     }
     std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(read_text(dir.join("got")), "", "a signal was sent");
+    assert_eq!(read_text(case.dir.join("got")), "", "a signal was sent");
     assert!(is_alive(p.pid()));
 }
 
 #[test]
 fn signal_by_name_uses_the_pid_file() {
-    let env = Env::new("signal-name");
-    let dir = scratch("signal-name");
-    let p = start_script("signals.zsh", &dir, "sig", &[]);
-    let out = env.zsh(&format!(
+    let case = Case::new("signal-name");
+    let p = case.fixture("signals.zsh", "sig", &[]);
+    let out = case.env.zsh(&format!(
         "process-write-pid reloadable {}
          process-signal reloadable HUP; print st=$?
          process-signal no-such-service HUP; print missing=$?",
@@ -439,42 +418,33 @@ fn signal_by_name_uses_the_pid_file() {
     ));
     assert_eq!(out.stdout, "st=0\nmissing=1\n", "{out:?}");
     assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
-    assert!(wait_for(5 * SECOND, || read_text(dir.join("got")) == "HUP\n"));
+    assert!(wait_for(5 * SECOND, || read_text(case.dir.join("got")) == "HUP\n"));
 }
 
 // ---- trees --------------------------------------------------------------------------------
 
-/// The tree fixture: root, two sleeps and a sub-zsh with a sleep grandchild, all ready.
-struct Tree {
-    root: Proc,
-    mark: String,
-    _sweep: Sweep,
-}
-
-impl Tree {
-    fn start() -> Tree {
-        let mark = marker(4242);
-        let sweep = Sweep::new(&[&mark]);
-        let root = Proc::spawn("zsh", &["-f", &control_fixture("tree.zsh"), &mark]);
-        let pid = root.pid();
-        let ready = wait_for(5 * SECOND, || {
-            let kids = children_of(pid);
-            kids.len() == 3 && kids.iter().any(|&k| children_of(k).len() == 1) && pids_with_arg(&mark).len() == 5
-        });
-        assert!(ready, "tree never formed: children {:?}", children_of(pid));
-        Tree { root, mark, _sweep: sweep }
-    }
+/// The tree fixture, carrying the case's marker: root, two sleeps and a sub-zsh with a
+/// sleep grandchild, all ready. Returns the root.
+fn tree(case: &Case) -> Proc {
+    let root = Proc::spawn("zsh", &["-f", &control_fixture("tree.zsh"), &case.marker]);
+    let pid = root.pid();
+    let ready = wait_for(5 * SECOND, || {
+        let kids = children_of(pid);
+        kids.len() == 3 && kids.iter().any(|&k| children_of(k).len() == 1) && pids_with_arg(&case.marker).len() == 5
+    });
+    assert!(ready, "tree never formed: children {:?}", children_of(pid));
+    root
 }
 
 #[test]
 fn get_children_lists_exactly_the_immediate_children() {
-    let env = Env::new("children");
-    let t = Tree::start();
-    let root = t.root.pid();
+    let case = Case::new("children");
+    let t = tree(&case);
+    let root = t.pid();
     let kids = children_of(root);
     let sub = *kids.iter().find(|&&k| children_of(k).len() == 1).unwrap();
     let grandchild = children_of(sub)[0];
-    let out = env.zsh(&format!(
+    let out = case.env.zsh(&format!(
         "process-get-children {root}; print st=$?
          process-get-children -v kids {root}; print -r -- \"${{(t)kids}} ${{(on)kids}}\"
          process-get-children {grandchild}; print leaf=$?
@@ -491,43 +461,42 @@ fn get_children_lists_exactly_the_immediate_children() {
 
 #[test]
 fn kill_tree_kills_the_whole_tree() {
-    let env = Env::new("kill-tree");
-    let t = Tree::start();
-    let root = ProcId::of(t.root.pid()).unwrap();
-    let all: Vec<ProcId> = pids_with_arg(&t.mark).into_iter().filter_map(ProcId::of).collect();
+    let case = Case::new("kill-tree");
+    let t = tree(&case);
+    let root = ProcId::of(t.pid()).unwrap();
+    let all: Vec<ProcId> = pids_with_arg(&case.marker).into_iter().filter_map(ProcId::of).collect();
     assert_eq!(all.len(), 5);
     assert!(all.contains(&root));
-    let out = env.zsh(&format!("process-kill-tree {}; print st=$?", root.pid));
+    let out = case.env.zsh(&format!("process-kill-tree {}; print st=$?", root.pid));
     assert_eq!(out.stdout, "st=0\n", "{out:?}");
     assert_eq!(out.stderr, "", "{out:?}");
     assert!(wait_for(2 * SECOND, || all.iter().all(|p| !p.alive())), "survivors: {:?}", all.iter().filter(|p| p.alive()).collect::<Vec<_>>());
-    assert_eq!(pids_with_arg(&t.mark), Vec::<u32>::new());
+    assert_eq!(pids_with_arg(&case.marker), Vec::<u32>::new());
 }
 
 #[test]
 fn kill_tree_with_signal_kill_kills_a_tree_that_keeps_forking() {
-    let env = Env::new("kill-forker");
-    let mark = marker(4243);
-    let _sweep = Sweep::new(&[&mark]);
-    let root = Proc::spawn("zsh", &["-f", &control_fixture("forker.zsh"), &mark]);
-    assert!(wait_for(5 * SECOND, || pids_with_arg(&mark).len() >= 10), "the forker did not fork");
-    let out = env.zsh(&format!("process-kill-tree {} --signal KILL; print st=$?", root.pid()));
+    let case = Case::new("kill-forker");
+    let mark = &case.marker;
+    let root = Proc::spawn("zsh", &["-f", &control_fixture("forker.zsh"), mark]);
+    assert!(wait_for(5 * SECOND, || pids_with_arg(mark).len() >= 10), "the forker did not fork");
+    let out = case.env.zsh(&format!("process-kill-tree {} --signal KILL; print st=$?", root.pid()));
     assert_eq!(out.stdout, "st=0\n", "{out:?}");
-    assert!(wait_for(SECOND, || !is_alive(root.pid()) && pids_with_arg(&mark).is_empty()), "survivors: {:?}", pids_with_arg(&mark));
+    assert!(wait_for(SECOND, || !is_alive(root.pid()) && pids_with_arg(mark).is_empty()), "survivors: {:?}", pids_with_arg(mark));
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(pids_with_arg(&mark), Vec::<u32>::new(), "new processes appeared after kill-tree");
+    assert_eq!(pids_with_arg(mark), Vec::<u32>::new(), "new processes appeared after kill-tree");
 }
 
 #[test]
 fn kill_tree_accepts_signal_names_and_rejects_unknown_ones() {
-    let env = Env::new("kill-tree-sig");
-    let t = Tree::start();
-    let out = env.zsh(&format!("process-kill-tree {} --signal FOO", t.root.pid()));
+    let case = Case::new("kill-tree-sig");
+    let t = tree(&case);
+    let out = case.env.zsh(&format!("process-kill-tree {} --signal FOO", t.pid()));
     assert_usage_error(&out, "process-kill-tree", "--signal FOO");
-    assert_eq!(pids_with_arg(&t.mark).len(), 5, "something was signalled");
-    let out = env.zsh(&format!("process-kill-tree {} --signal sigkill; print st=$?", t.root.pid()));
+    assert_eq!(pids_with_arg(&case.marker).len(), 5, "something was signalled");
+    let out = case.env.zsh(&format!("process-kill-tree {} --signal sigkill; print st=$?", t.pid()));
     assert_eq!(out.stdout, "st=0\n", "{out:?}");
-    assert!(wait_for(2 * SECOND, || pids_with_arg(&t.mark).is_empty() && !is_alive(t.root.pid())));
+    assert!(wait_for(2 * SECOND, || pids_with_arg(&case.marker).is_empty() && !is_alive(t.pid())));
 }
 
 #[test]
@@ -556,11 +525,9 @@ fn kill_tree_refuses_the_calling_shell_and_its_ancestors() {
 #[test]
 fn stop_also_stops_what_the_process_started() {
     // `eval "$cmd" &` in zsh: $! is a subshell whose child is the real service.
-    let env = Env::new("stop-subshell");
-    let dir = scratch("stop-subshell");
-    let mark = marker(4281);
-    let sweep = Sweep::new(&[&mark]);
-    let out = env.zsh(&format!(
+    let case = Case::new("stop-subshell");
+    let (dir, mark) = (&case.dir, &case.marker);
+    let out = case.env.zsh(&format!(
         "eval 'zsh -f {script} {dir} inner 0 {mark}; :' &
          wrapper=$!
          for i in {{1..300}}; do [[ -e {dir}/inner.ready ]] && break; sleep 0.01; done
@@ -569,20 +536,18 @@ fn stop_also_stops_what_the_process_started() {
         dir = dir.display()
     ));
     if let Ok(p) = read_text(dir.join("inner.ready")).trim().parse() {
-        sweep.track(p);
+        case.track(p);
     }
     assert_eq!(out.stdout, "st=0\n", "{out:?}");
     assert_eq!(read_text(dir.join("stopped")), "inner\n", "the service's own TERM trap must run: {out:?}");
-    assert!(wait_for(2 * SECOND, || pids_with_arg(&mark).is_empty()), "left running: {:?}", pids_with_arg(&mark));
+    assert!(wait_for(2 * SECOND, || pids_with_arg(mark).is_empty()), "left running: {:?}", pids_with_arg(mark));
 }
 
 #[test]
 fn a_child_that_ignores_term_needs_force() {
-    let env = Env::new("stop-stubborn-child");
-    let dir = scratch("stop-stubborn-child");
-    let mark = marker(4282);
-    let sweep = Sweep::new(&[&mark]);
-    let out = env.zsh(&format!(
+    let case = Case::new("stop-stubborn-child");
+    let (dir, mark) = (&case.dir, &case.marker);
+    let out = case.env.zsh(&format!(
         "eval 'zsh -f {script} {dir} inner {mark}; :' &
          wrapper=$!
          for i in {{1..300}}; do [[ -e {dir}/inner.ready ]] && break; sleep 0.01; done
@@ -594,10 +559,10 @@ fn a_child_that_ignores_term_needs_force() {
         dir = dir.display()
     ));
     if let Ok(p) = read_text(dir.join("inner.ready")).trim().parse() {
-        sweep.track(p);
+        case.track(p);
     }
     assert_eq!(out.stdout, "st=1\ninner-alive\nforce=0\n", "{out:?}");
     assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
     assert!(out.stderr.contains("that it started is still running"), "{out:?}");
-    assert!(wait_for(2 * SECOND, || pids_with_arg(&mark).is_empty()), "left running: {:?}", pids_with_arg(&mark));
+    assert!(wait_for(2 * SECOND, || pids_with_arg(mark).is_empty()), "left running: {:?}", pids_with_arg(mark));
 }

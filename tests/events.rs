@@ -3,7 +3,7 @@
 //! payloads as positional arguments, and handlers that fail.
 
 mod common;
-use common::{repo_root, zsh, Env, Proc};
+use common::{repo_root, zsh, Case, Env, Proc};
 
 fn fixture(name: &str) -> String {
     repo_root().join("tests/fixtures/companions").join(name).display().to_string()
@@ -220,9 +220,8 @@ fn an_error_inside_events_emit_does_not_stop_the_hook_arrays() {
 /// handler starts must not inherit them blocked.
 #[test]
 fn commands_started_by_handlers_do_not_inherit_blocked_signals() {
-    let env = Env::new("mask");
-    let dir = common::scratch("mask");
-    let out = env.zsh(&format!(
+    let case = Case::new("mask");
+    let out = case.env.zsh(&format!(
         "on_start() {{ sleep 30 &! print -r -- $! > {dir}/child; return 0 }}
          process_start_functions=(on_start)
          process-supervise svc 'sleep 30' --delay 0.1 &!
@@ -231,7 +230,7 @@ fn commands_started_by_handlers_do_not_inherit_blocked_signals() {
          child=$(<{dir}/child)
          print -r -- ${{${{(M)${{(f)\"$(</proc/$child/status)\"}}:#SigBlk*}}##*[[:space:]]}}
          kill $child; process-stop svc --timeout 5; print st=$?",
-        dir = dir.display()
+        dir = case.dir.display()
     ));
     assert_eq!(out.stdout, "0000000000000000\nst=0\n", "{out:?}");
 }

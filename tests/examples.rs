@@ -68,9 +68,8 @@ const SPEC_START_LINE: &str = r#"eval "$command" > "$(_process-get-log-file "$se
 const EXEC_START_LINE: &str = r#"eval "exec $command" > "$(_process-get-log-file "$service_name")" 2>&1 &  # test: exec"#;
 
 fn use_case_1(start_line: &str, tag: &str) {
-    let env = Env::new(tag);
+    let case = Case::new(tag);
     let port = free_port();
-    let sweep = Sweep::new(&[]);
     let script = format!(
         "{fns}
          service_start web \"{py} -m http.server --bind 127.0.0.1 {port}\"; print start=$?
@@ -84,11 +83,11 @@ fn use_case_1(start_line: &str, tag: &str) {
         fns = service_manager(start_line),
         py = python3()
     );
-    let out = env.zsh(&script);
+    let out = case.env.zsh(&script);
     let server = pid_field(&out, "server");
-    sweep.track(server);
+    case.track(server);
     let recorded = pid_field(&out, "recorded");
-    sweep.track(recorded);
+    case.track(recorded);
     assert!(
         out.stdout.ends_with("again=0\nstop=0\ncheck=1\nstop-again=0\n") && out.stdout.starts_with("start=0\n"),
         "{out:?}"
@@ -104,7 +103,7 @@ fn use_case_1(start_line: &str, tag: &str) {
         assert!(err.contains(&want), "stderr lacks {want:?}: {out:?}");
     }
     assert_eq!(err.lines().count(), 5, "{out:?}");
-    assert!(env.root.join("state/process/logs/web.log").exists(), "no log file");
+    assert!(case.env.root.join("state/process/logs/web.log").exists(), "no log file");
     // What the text promises: the service is stopped.
     assert!(wait_for(2 * SECOND, || !port_open(port)), "the server still answers on port {port}");
     assert!(!is_alive(server), "the http.server (PID {server}) is still running; the PID file named {recorded}");
@@ -121,10 +120,8 @@ fn use_case_1_service_manager_with_exec() {
 }
 
 fn use_case_3(start_line: &str, tag: &str) {
-    let env = Env::new(tag);
-    let dir = scratch(tag);
-    let mark = marker(4270);
-    let sweep = Sweep::new(&[&mark]);
+    let case = Case::new(tag);
+    let (dir, mark) = (&case.dir, &case.marker);
     let svc = |name: &str| format!("zsh -f {} {} {name} 0 {mark}", control_fixture("term-handler.zsh"), dir.display());
     let script = format!(
         r#"{fns}
@@ -172,10 +169,10 @@ process-group-list application 2>/dev/null; print list=$?
         server = svc("app_server"),
         dir = dir.display()
     );
-    let out = env.zsh(&script);
+    let out = case.env.zsh(&script);
     for n in ["app_database", "app_cache", "app_server"] {
         if let Ok(p) = read_text(dir.join(format!("{n}.ready"))).trim().parse() {
-            sweep.track(p);
+            case.track(p);
         }
     }
     assert!(out.stdout.starts_with("start=0\nProcesses in group application:\n"), "{out:?}");
@@ -183,7 +180,7 @@ process-group-list application 2>/dev/null; print list=$?
     assert!(out.stderr.contains("[SUCCESS] Application started") && out.stderr.contains("[INFO] Stopping application stack"), "{out:?}");
     // Stopped in reverse order, each one by its own TERM handler.
     assert_eq!(read_text(dir.join("stopped")), "app_server\napp_cache\napp_database\n", "{out:?}");
-    assert!(wait_for(2 * SECOND, || pids_with_arg(&mark).is_empty()), "left running: {:?}", pids_with_arg(&mark));
+    assert!(wait_for(2 * SECOND, || pids_with_arg(mark).is_empty()), "left running: {:?}", pids_with_arg(mark));
 }
 
 #[test]
@@ -198,10 +195,8 @@ fn use_case_3_application_stack_with_exec() {
 
 #[test]
 fn use_case_5_graceful_shutdown_handler() {
-    let env = Env::new("uc5");
-    let dir = scratch("uc5");
-    let mark = marker(4271);
-    let sweep = Sweep::new(&[&mark]);
+    let case = Case::new("uc5");
+    let (dir, mark) = (&case.dir, &case.marker);
     let script = format!(
         r#"
 # Graceful shutdown handler
@@ -239,17 +234,17 @@ while :; do sleep 0.05; done
         fx = control_fixture("signals.zsh"),
         dir = dir.display()
     );
-    let mut shell = Bg::zsh(&env, &dir, "shell", &script);
+    let mut shell = Bg::zsh(&case.env, dir, "shell", &script);
     assert!(wait_for(5 * SECOND, || dir.join("ready").exists() && dir.join("signals.ready").exists()), "{}", shell.stderr());
     let worker = read_text(dir.join("worker.pid")).trim().parse::<u32>().unwrap();
-    sweep.track(worker);
+    case.track(worker);
     // The shutdown signal, from outside.
     // SAFETY: kill(2) to our own child.
     unsafe { libc::kill(shell.pid() as i32, libc::SIGTERM) };
     assert!(wait_for(5 * SECOND, || shell.stderr().contains("Graceful shutdown complete")), "{}", shell.stderr());
     assert_eq!(read_text(dir.join("got")), "USR1\nTERM\n", "the worker saw USR1, then TERM");
     assert!(!is_alive(worker));
-    assert!(!env.pid_dir().join("worker.pid").exists(), "PID file left");
+    assert!(!case.env.pid_dir().join("worker.pid").exists(), "PID file left");
     assert_eq!(
         shell.stderr(),
         "[INFO] Shutdown handler registered for: worker\n[INFO] Shutdown signal received for: worker\n[SUCCESS] Graceful shutdown complete\n"
@@ -258,8 +253,8 @@ while :; do sleep 0.05; done
 }
 
 fn use_case_6(prelude: &str, tag: &str) {
-    let env = Env::new(tag);
-    let dir = scratch(tag);
+    let case = Case::new(tag);
+    let (env, dir) = (&case.env, &case.dir);
     let ensure = r#"
 # Single-instance enforcer
 ensure_single_instance() {
@@ -293,7 +288,7 @@ ensure_single_instance() {
             dir = dir.display()
         )
     };
-    let mut first = Bg::zsh(&env, &dir, "first", &job("first"));
+    let mut first = Bg::zsh(env, dir, "first", &job("first"));
     assert!(wait_for(5 * SECOND, || dir.join("first.running").exists()), "{}", first.stderr());
     // A second instance while the first runs: refused. (Told to finish at once, should it
     // get the lock.)
@@ -311,7 +306,7 @@ ensure_single_instance() {
     assert_eq!(third.status, 0, "{third:?}");
     assert_eq!(third.stdout, "finished\n");
     // A holder killed without a chance to clean up leaves a stale lock: it is taken over.
-    let mut crashed = Bg::zsh(&env, &dir, "crashed", &job("crashed"));
+    let mut crashed = Bg::zsh(env, dir, "crashed", &job("crashed"));
     assert!(wait_for(5 * SECOND, || dir.join("crashed.running").exists()));
     let _ = crashed.child.kill();
     let _ = crashed.child.wait();
@@ -388,10 +383,8 @@ cleanup_stuck_processes; print st=$?
 
 #[test]
 fn pattern_4_process_groups() {
-    let env = Env::new("pattern4");
-    let dir = scratch("pattern4");
-    let mark = marker(4272);
-    let _sweep = Sweep::new(&[&mark]);
+    let case = Case::new("pattern4");
+    let (dir, mark) = (&case.dir, &case.marker);
     let script = format!(
         r#"
 # test: Pattern 2's start_service, for a service named by its argument, with process-start
@@ -417,9 +410,9 @@ print -r -- "groups=[${{(k)_PROCESS_GROUPS}}]"
         fx = control_fixture("term-handler.zsh"),
         dir = dir.display()
     );
-    let out = env.zsh(&script);
+    let out = case.env.zsh(&script);
     assert_eq!(out.stdout, "members=api worker scheduler\nrunning=3\nst=0\ngroups=[]\n", "{out:?}");
     assert_eq!(out.stderr, "", "{out:?}");
     assert_eq!(read_text(dir.join("stopped")), "scheduler\nworker\napi\n");
-    assert!(pids_with_arg(&mark).is_empty());
+    assert!(pids_with_arg(mark).is_empty());
 }

@@ -26,11 +26,10 @@ fn start_handler(dir: &std::path::Path, name: &str, mark: &str) -> String {
 
 #[test]
 fn group_list_shows_members_in_the_order_added_and_marks_dead_ones() {
-    let env = Env::new("group-list");
-    let mark = marker(4260);
-    let sweep = Sweep::new(&[&mark]);
+    let case = Case::new("group-list");
+    let mark = &case.marker;
     let mut by_pid = Proc::sleeper();
-    let out = env.zsh(&format!(
+    let out = case.env.zsh(&format!(
         "process-start -v w web 'sleep {mark}'; print web=$w
          process-group-add app web; print add-name=$?
          process-group-add app {p}; print add-pid=$?
@@ -42,7 +41,7 @@ fn group_list_shows_members_in_the_order_added_and_marks_dead_ones() {
         dead = dead_pid()
     ));
     let web = pid_field(&out, "web");
-    sweep.track(web);
+    case.track(web);
     let p = by_pid.pid();
     assert!(
         out.stdout.contains("add-name=0\nadd-pid=0\nadd-unstarted=0\nadd-again=0\nadd-dead-pid=1\nProcesses in group app:\n"),
@@ -58,11 +57,11 @@ fn group_list_shows_members_in_the_order_added_and_marks_dead_ones() {
     assert!(out.stderr.starts_with("process-group-add: "), "{out:?}");
 
     // Both kinds of member die: both are marked, and the group is still listed.
-    sweep.track(web).unwrap().signal(libc::SIGKILL);
+    case.track(web).unwrap().signal(libc::SIGKILL);
     let _ = by_pid.child.kill();
     let _ = by_pid.child.wait();
     assert!(wait_for(5 * SECOND, || !is_alive(web)));
-    let out = env.zsh("process-group-list app; print st=$?");
+    let out = case.env.zsh("process-group-list app; print st=$?");
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines.len(), 5, "{out:?}");
     assert_eq!(lines[0], "Processes in group app:");
@@ -71,7 +70,7 @@ fn group_list_shows_members_in_the_order_added_and_marks_dead_ones() {
     assert!(lines[3].contains("ghost") && lines[3].ends_with("(dead)"), "{out:?}");
     assert_eq!(lines[4], "st=0");
     // The spec's check_group_health loop finds the live PIDs in these lines.
-    let out = env.zsh(&format!(
+    let out = case.env.zsh(&format!(
         "process-group-add health {p2}
          process-group-list health | while read -r line; do
            [[ $line =~ 'PID ([0-9]+)' ]] && print -r -- found=$match[1]
@@ -85,11 +84,10 @@ fn group_list_shows_members_in_the_order_added_and_marks_dead_ones() {
 /// member named app_server): the command only, not the member's name.
 #[test]
 fn group_list_prints_exactly_the_documented_lines() {
-    let env = Env::new("group-list-exact");
-    let mark = marker(4261);
-    let sweep = Sweep::new(&[&mark]);
+    let case = Case::new("group-list-exact");
+    let mark = &case.marker;
     let p = Proc::sleeper();
-    let out = env.zsh(&format!(
+    let out = case.env.zsh(&format!(
         "process-start -v w web 'sleep {mark}'; print web=$w
          process-group-add webapp web
          process-group-add webapp {p}
@@ -97,24 +95,21 @@ fn group_list_prints_exactly_the_documented_lines() {
         p = p.pid()
     ));
     let web = pid_field(&out, "web");
-    sweep.track(web);
+    case.track(web);
     assert_eq!(out.stdout, format!("web={web}\nProcesses in group webapp:\n  PID {web}: sleep\n  PID {}: sleep\n", p.pid()));
 }
 
 #[test]
 fn group_stop_stops_members_in_reverse_order_and_removes_the_group() {
-    let env = Env::new("group-stop");
-    let dir = scratch("group-stop");
-    let events = dir.join("events");
-    let mark = marker(4262);
-    let sweep = Sweep::new(&[&mark]);
+    let case = Case::new("group-stop");
+    let dir = &case.dir;
     // A member added by PID, between the named ones.
-    let by_pid = start_script("term-handler.zsh", &dir, "bypid", &[]);
-    let mut script = event_hooks(&events);
+    let by_pid = case.fixture("term-handler.zsh", "bypid", &[]);
+    let mut script = String::new();
     for name in ["db", "cache"] {
-        script.push_str(&start_handler(&dir, name, &mark));
+        script.push_str(&start_handler(dir, name, &case.marker));
     }
-    script.push_str(&start_handler(&dir, "server", &mark));
+    script.push_str(&start_handler(dir, "server", &case.marker));
     script.push_str(&format!(
         "for n in db cache server; do while [[ ! -e {dir}/$n.ready ]]; do sleep 0.01; done; done
          process-group-add app db
@@ -129,10 +124,10 @@ fn group_stop_stops_members_in_reverse_order_and_removes_the_group() {
         bypid = by_pid.pid(),
         dir = dir.display()
     ));
-    let out = env.zsh(&script);
+    let out = case.zsh(&script);
     let pids: Vec<u32> = ["db", "cache", "server"].iter().map(|n| pid_field(&out, n)).collect();
     for p in &pids {
-        sweep.track(*p);
+        case.track(*p);
     }
     assert_eq!(field(&out.stdout, "members"), Some(format!("db cache {} server", by_pid.pid()).as_str()), "{out:?}");
     assert_eq!(field(&out.stdout, "st"), Some("0"), "{out:?}");
@@ -149,29 +144,34 @@ fn group_stop_stops_members_in_reverse_order_and_removes_the_group() {
     let (db, cache, server) = (pids[0], pids[1], pids[2]);
     let bp = by_pid.pid();
     assert_eq!(
-        read_text(&events),
-        format!("start db {db}\nstart cache {cache}\nstart server {server}\nstop server {server}\nstop {bp} {bp}\nstop cache {cache}\nstop db {db}\n")
+        case.events(),
+        [
+            format!("start db {db}"),
+            format!("start cache {cache}"),
+            format!("start server {server}"),
+            format!("stop server {server}"),
+            format!("stop {bp} {bp}"),
+            format!("stop cache {cache}"),
+            format!("stop db {db}"),
+        ]
     );
 }
 
 #[test]
 fn group_stop_honours_timeout_and_force() {
-    let env = Env::new("group-force");
-    let dir = scratch("group-force");
-    let events = dir.join("events");
-    let polite = start_script("term-handler.zsh", &dir, "polite", &[]);
-    let stubborn = start_script("term-ignore.zsh", &dir, "stubborn", &[]);
+    let case = Case::new("group-force");
+    let polite = case.fixture("term-handler.zsh", "polite", &[]);
+    let stubborn = case.fixture("term-ignore.zsh", "stubborn", &[]);
     let (pp, sp) = (polite.pid(), stubborn.pid());
-    let out = env.zsh(&format!(
-        "{hooks}zmodload zsh/datetime
+    let out = case.zsh(&format!(
+        "zmodload zsh/datetime
          process-write-pid stubborn {sp}
          process-group-add g {pp}
          process-group-add g stubborn
          t=$EPOCHREALTIME
          process-group-stop g --timeout 0.3; print st=$?
          print ms=$(( (EPOCHREALTIME - t) * 1000 ))
-         print -r -- left=${{_PROCESS_GROUPS[g]}}",
-        hooks = event_hooks(&events)
+         print -r -- left=${{_PROCESS_GROUPS[g]}}"
     ));
     assert_eq!(field(&out.stdout, "st"), Some("1"), "{out:?}");
     let ms: f64 = field(&out.stdout, "ms").unwrap().parse().unwrap();
@@ -181,18 +181,17 @@ fn group_stop_honours_timeout_and_force() {
     assert!(out.stderr.starts_with("process-group-stop: ") && out.stderr.contains("stubborn"), "{out:?}");
     assert!(is_alive(sp), "killed without --force");
     assert!(!is_alive(pp));
-    assert_eq!(read_text(dir.join("stopped")), "polite\n");
+    assert_eq!(read_text(case.dir.join("stopped")), "polite\n");
 
-    let out = env.zsh(&format!(
-        "{}process-group-stop g --timeout 0.3 --force; print st=$?
+    let out = case.zsh(
+        "process-group-stop g --timeout 0.3 --force; print st=$?
          process-group-list g 2>/dev/null; print list=$?
          [[ -e $PROCESS_PID_DIR/stubborn.pid ]] && print pid-file-left; true",
-        event_hooks(&events)
-    ));
+    );
     assert_eq!(out.stdout, "st=0\nlist=1\n", "{out:?}");
     assert_eq!(out.stderr, "", "{out:?}");
     assert!(!is_alive(sp));
-    assert_eq!(read_text(&events), format!("stop {pp} {pp}\nkill stubborn {sp}\n"));
+    assert_eq!(case.events(), [format!("stop {pp} {pp}"), format!("kill stubborn {sp}")]);
 }
 
 #[test]
@@ -242,14 +241,13 @@ fn groups_are_shared_with_other_shells_and_subshells() {
 
 #[test]
 fn concurrent_adds_from_five_shells_lose_nothing() {
-    let env = Env::new("group-concurrent");
-    let dir = scratch("group-concurrent");
-    let go = dir.join("go");
+    let case = Case::new("group-concurrent");
+    let go = case.dir.join("go");
     let mut shells: Vec<Bg> = (0..5)
         .map(|n| {
             Bg::zsh(
-                &env,
-                &dir,
+                &case.env,
+                &case.dir,
                 &format!("adder{n}"),
                 &format!(
                     "zmodload zsh/zselect
@@ -266,7 +264,7 @@ fn concurrent_adds_from_five_shells_lose_nothing() {
         assert_eq!(s.wait_timeout(20 * SECOND), Some(0), "{}", s.stderr());
         assert_eq!(s.stderr(), "");
     }
-    let out = env.zsh(
+    let out = case.env.zsh(
         "members=(${(z)_PROCESS_GROUPS[big]})
          print -r -- count=$#members unique=${#${(u)members}}
          print -r -- listed=$(process-group-list big | grep -c '^  PID -: s[0-4]_[0-9]* (dead)$')",

@@ -23,13 +23,10 @@ fn pid_file(env: &Env, name: &str) -> Option<u32> {
 
 #[test]
 fn start_prints_the_pid_of_a_detached_service_with_pid_file_and_registry_entry() {
-    let env = Env::new("start");
-    let dir = scratch("start");
-    let events = dir.join("events");
-    let mark = marker(4250);
-    let sweep = Sweep::new(&[&mark]);
-    let out = env.zsh(&format!(
-        "{hooks}zmodload zsh/datetime
+    let case = Case::new("start");
+    let mark = &case.marker;
+    let out = case.zsh(&format!(
+        "zmodload zsh/datetime
          t=$EPOCHREALTIME
          pid=$(process-start web 'sleep {mark}'); print st=$?
          print ms=$(( (EPOCHREALTIME - t) * 1000 ))
@@ -40,13 +37,12 @@ fn start_prints_the_pid_of_a_detached_service_with_pid_file_and_registry_entry()
          jobs
          print pidfile=$(<$PROCESS_PID_DIR/web.pid)
          [[ -f $PROCESS_PID_DIR/.web.id ]] && print identity-recorded
-         process-list",
-        hooks = event_hooks(&events)
+         process-list"
     ));
     let pid = pid_field(&out, "pid");
     let second = pid_field(&out, "second");
-    sweep.track(pid);
-    sweep.track(second);
+    case.track(pid);
+    case.track(second);
     assert_eq!(field(&out.stdout, "st"), Some("0"), "{out:?}");
     assert_eq!(field(&out.stdout, "st2"), Some("0"), "{out:?}");
     assert_eq!(out.stderr, "", "{out:?}");
@@ -68,15 +64,14 @@ fn start_prints_the_pid_of_a_detached_service_with_pid_file_and_registry_entry()
         let cmdline = || std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default();
         assert!(wait_for(2 * SECOND, || cmdline() == format!("sleep\0{mark}\0")), "{:?}", cmdline());
     }
-    assert_eq!(read_text(&events), format!("start web {pid}\nstart web2 {second}\n"));
+    assert_eq!(case.events(), [format!("start web {pid}"), format!("start web2 {second}")]);
 }
 
 #[test]
 fn start_logs_output_and_passes_exported_variables() {
-    let env = Env::new("start-log");
-    let mark = marker(4251);
-    let sweep = Sweep::new(&[&mark]);
-    let out = env.zsh(&format!(
+    let case = Case::new("start-log");
+    let mark = &case.marker;
+    let out = case.env.zsh(&format!(
         "export GREETING=hello-from-env
          NOT_EXPORTED=secret
          process-start -v pid chatty 'print -r -- \"out:$GREETING\"; print -ru2 -- \"err:[$NOT_EXPORTED]\"; exec sleep {mark}'
@@ -84,21 +79,21 @@ fn start_logs_output_and_passes_exported_variables() {
          print log=$PROCESS_LOG_DIR/chatty.log"
     ));
     let pid = pid_field(&out, "pid");
-    sweep.track(pid);
+    case.track(pid);
     let log = std::path::PathBuf::from(field(&out.stdout, "log").unwrap());
-    assert!(log.starts_with(env.state_dir()), "log outside $PROCESS_LOG_DIR's default: {log:?}");
+    assert!(log.starts_with(case.env.state_dir()), "log outside $PROCESS_LOG_DIR's default: {log:?}");
     assert!(wait_for(5 * SECOND, || read_text(&log).lines().count() >= 2), "log: {:?}", read_text(&log));
     assert_eq!(read_text(&log), "out:hello-from-env\nerr:[]\n");
     assert!(is_alive(pid));
     // A log directory the user sets is used, and the output is appended.
-    let out = env.zsh(&format!(
+    let out = case.env.zsh(&format!(
         "PROCESS_LOG_DIR=$HOME/mylogs
          process-stop chatty --timeout 2; print stop=$?
          process-start -v pid chatty 'print -r -- second run; exec sleep {mark}'; print pid=$pid"
     ));
     assert_eq!(field(&out.stdout, "stop"), Some("0"), "{out:?}");
-    sweep.track(pid_field(&out, "pid"));
-    let mine = env.root.join("home/mylogs/chatty.log");
+    case.track(pid_field(&out, "pid"));
+    let mine = case.env.root.join("home/mylogs/chatty.log");
     assert!(wait_for(5 * SECOND, || read_text(&mine) == "second run\n"), "{:?}", read_text(&mine));
 }
 
@@ -125,34 +120,30 @@ fn start_fails_clearly_when_the_command_exits_at_once() {
 
 #[test]
 fn start_refuses_a_service_that_is_already_running() {
-    let env = Env::new("start-twice");
-    let mark = marker(4252);
-    let sweep = Sweep::new(&[&mark]);
-    let out = env.zsh(&format!(
+    let case = Case::new("start-twice");
+    let mark = &case.marker;
+    let out = case.env.zsh(&format!(
         "process-start -v pid web 'sleep {mark}'; print pid=$pid
          process-start web 'sleep {mark}'; print st=$?
          print pidfile=$(<$PROCESS_PID_DIR/web.pid)"
     ));
     let pid = pid_field(&out, "pid");
-    sweep.track(pid);
+    case.track(pid);
     assert_eq!(field(&out.stdout, "st"), Some("1"), "{out:?}");
     assert_eq!(pid_field(&out, "pidfile"), pid, "the PID file changed");
     assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
     assert!(out.stderr.starts_with("process-start: ") && out.stderr.contains("already running"), "{out:?}");
-    assert!(wait_for(2 * SECOND, || pids_with_arg(&mark) == vec![pid]), "a second copy was started: {:?}", pids_with_arg(&mark));
+    assert!(wait_for(2 * SECOND, || pids_with_arg(mark) == vec![pid]), "a second copy was started: {:?}", pids_with_arg(mark));
 }
 
 // ---- process-restart ----------------------------------------------------------------------
 
 #[test]
 fn restart_replaces_a_running_service() {
-    let env = Env::new("restart");
-    let dir = scratch("restart");
-    let events = dir.join("events");
-    let mark = marker(4253);
-    let sweep = Sweep::new(&[&mark]);
-    let out = env.zsh(&format!(
-        "{hooks}zmodload zsh/datetime
+    let case = Case::new("restart");
+    let mark = &case.marker;
+    let out = case.zsh(&format!(
+        "zmodload zsh/datetime
          process-start -v old web 'sleep {mark}'; print old=$old
          t=$EPOCHREALTIME
          new=$(process-restart web 'sleep {mark}' --delay 0); print st=$?
@@ -162,12 +153,11 @@ fn restart_replaces_a_running_service() {
          process-restart -v third web 'sleep {mark}'; print st3=$?
          print slow=$(( (EPOCHREALTIME - t) * 1000 ))
          print third=$third
-         print pidfile=$(<$PROCESS_PID_DIR/web.pid)",
-        hooks = event_hooks(&events)
+         print pidfile=$(<$PROCESS_PID_DIR/web.pid)"
     ));
     let (old, new, third) = (pid_field(&out, "old"), pid_field(&out, "new"), pid_field(&out, "third"));
     for p in [old, new, third] {
-        sweep.track(p);
+        case.track(p);
     }
     assert_eq!(field(&out.stdout, "st"), Some("0"), "{out:?}");
     assert_eq!(field(&out.stdout, "st3"), Some("0"), "{out:?}");
@@ -176,47 +166,42 @@ fn restart_replaces_a_running_service() {
     assert!(!is_alive(old) && !is_alive(new), "an old copy survived the restart");
     assert!(is_alive(third));
     assert_eq!(pid_field(&out, "pidfile"), third);
-    assert!(wait_for(2 * SECOND, || pids_with_arg(&mark) == vec![third]), "{:?}", pids_with_arg(&mark));
+    assert!(wait_for(2 * SECOND, || pids_with_arg(mark) == vec![third]), "{:?}", pids_with_arg(mark));
     let fast: f64 = field(&out.stdout, "fast").unwrap().parse().unwrap();
     let slow: f64 = field(&out.stdout, "slow").unwrap().parse().unwrap();
     assert!(fast < 900.0, "--delay 0 restart took {fast} ms");
     assert!(slow >= 1000.0, "the default 1 s pause between stop and start was not kept: {slow} ms");
     assert_eq!(
-        read_text(&events),
-        format!("start web {old}\nstop web {old}\nrestart web {new}\nstop web {new}\nrestart web {third}\n")
+        case.events(),
+        [format!("start web {old}"), format!("stop web {old}"), format!("restart web {new}"), format!("stop web {new}"), format!("restart web {third}")]
     );
 }
 
 #[test]
 fn restart_of_a_service_that_is_not_running_just_starts_it() {
-    let env = Env::new("restart-fresh");
-    let dir = scratch("restart-fresh");
-    let events = dir.join("events");
-    let mark = marker(4254);
-    let sweep = Sweep::new(&[&mark]);
-    let out = env.zsh(&format!(
-        "{hooks}zmodload zsh/datetime; t=$EPOCHREALTIME
+    let case = Case::new("restart-fresh");
+    let mark = &case.marker;
+    let out = case.zsh(&format!(
+        "zmodload zsh/datetime; t=$EPOCHREALTIME
          print pid=$(process-restart fresh 'sleep {mark}')
          print ms=$(( (EPOCHREALTIME - t) * 1000 ))
-         print pidfile=$(<$PROCESS_PID_DIR/fresh.pid)",
-        hooks = event_hooks(&events)
+         print pidfile=$(<$PROCESS_PID_DIR/fresh.pid)"
     ));
     let pid = pid_field(&out, "pid");
-    sweep.track(pid);
+    case.track(pid);
     assert_eq!(pid_field(&out, "pidfile"), pid, "{out:?}");
     assert!(is_alive(pid));
     assert_eq!(out.stderr, "", "{out:?}");
     let ms: f64 = field(&out.stdout, "ms").unwrap().parse().unwrap();
     assert!(ms < 900.0, "nothing to stop, yet it paused: {ms} ms");
-    assert_eq!(read_text(&events), format!("restart fresh {pid}\n"));
+    assert_eq!(case.events(), [format!("restart fresh {pid}")]);
 }
 
 // ---- process-supervise --------------------------------------------------------------------
 
-/// A supervisor run as its own zsh process (a child of the test).
-fn supervisor(env: &Env, dir: &std::path::Path, name: &str, command: &str, opts: &str) -> Bg {
-    let events = dir.join("events");
-    Bg::zsh(env, dir, "supervisor", &format!("{}process-supervise {name} '{command}' {opts}; print st=$?", event_hooks(&events)))
+/// A supervisor run as its own zsh process (a child of the test), its events recorded.
+fn supervisor(case: &Case, name: &str, command: &str, opts: &str) -> Bg {
+    case.bg("supervisor", &format!("process-supervise {name} '{command}' {opts}; print st=$?"))
 }
 
 fn wait_for_service(env: &Env, name: &str, not: Option<u32>) -> u32 {
@@ -233,26 +218,23 @@ fn wait_for_service(env: &Env, name: &str, not: Option<u32>) -> u32 {
 
 #[test]
 fn supervise_restarts_a_killed_service() {
-    let env = Env::new("supervise");
-    let dir = scratch("supervise");
-    let mark = marker(4255);
-    let _sweep = Sweep::new(&[&mark]);
-    let mut sup = supervisor(&env, &dir, "web", &format!("sleep {mark}"), "--delay 0.1");
-    let first = ProcId::of(wait_for_service(&env, "web", None)).unwrap();
-    assert!(wait_for(2 * SECOND, || pids_with_arg(&mark) == vec![first.pid]), "{:?}", pids_with_arg(&mark));
+    let case = Case::new("supervise");
+    let mark = &case.marker;
+    let mut sup = supervisor(&case, "web", &case.sleep(), "--delay 0.1");
+    let first = ProcId::of(wait_for_service(&case.env, "web", None)).unwrap();
+    assert!(wait_for(2 * SECOND, || pids_with_arg(mark) == vec![first.pid]), "{:?}", pids_with_arg(mark));
     // Once the supervisor has announced the start, it watches the service. (A service that
     // dies before that costs a second: see supervise_retries_an_instant_failure_promptly.)
-    let events = dir.join("events");
-    assert!(wait_for(5 * SECOND, || read_text(&events).contains("start web")));
+    assert!(wait_for(5 * SECOND, || case.events().iter().any(|e| e.contains("start web"))));
     std::thread::sleep(Duration::from_millis(50));
     first.signal(libc::SIGKILL);
     let killed = Instant::now();
-    let second = wait_for_service(&env, "web", Some(first.pid));
+    let second = wait_for_service(&case.env, "web", Some(first.pid));
     let took = killed.elapsed();
     assert!(took < SECOND, "restarted after {took:?} with --delay 0.1");
-    assert!(wait_for(2 * SECOND, || pids_with_arg(&mark) == vec![second]), "{:?}", pids_with_arg(&mark));
-    assert!(wait_for(2 * SECOND, || read_text(&events).lines().count() >= 3));
-    assert_eq!(read_text(&events), format!("start web {0}\ndied web {0} 137\nrestart web {second}\n", first.pid));
+    assert!(wait_for(2 * SECOND, || pids_with_arg(mark) == vec![second]), "{:?}", pids_with_arg(mark));
+    assert!(wait_for(2 * SECOND, || case.events().len() >= 3));
+    assert_eq!(case.events(), [format!("start web {}", first.pid), format!("died web {} 137", first.pid), format!("restart web {second}")]);
     assert!(sup.stderr().contains(&format!("web (PID {}) exited with status 137", first.pid)), "{}", sup.stderr());
     // TERM to the supervisor stops the service too, and the supervisor exits 0.
     // SAFETY: kill(2) to our own child.
@@ -260,33 +242,30 @@ fn supervise_restarts_a_killed_service() {
     assert_eq!(sup.wait_timeout(5 * SECOND), Some(0), "supervisor: {} {}", sup.stdout(), sup.stderr());
     assert_eq!(sup.stdout(), "st=0\n");
     assert!(!is_alive(second), "the service outlived its supervisor");
-    assert_eq!(pid_file(&env, "web"), None, "PID file left behind");
-    assert!(read_text(&events).ends_with(&format!("stop web {second}\n")), "{}", read_text(&events));
+    assert_eq!(pid_file(&case.env, "web"), None, "PID file left behind");
+    assert_eq!(case.events().last(), Some(&format!("stop web {second}")), "{:?}", case.events());
 }
 
 #[test]
 fn supervise_gives_up_after_max_restarts() {
-    let env = Env::new("supervise-fail");
-    let dir = scratch("supervise-fail");
-    let events = dir.join("events");
+    let case = Case::new("supervise-fail");
     let started = Instant::now();
-    let out = env.zsh(&format!(
-        "{}process-supervise flaky 'sleep 0.1; exit 3' --max-restarts 2 --delay 0.1; print st=$?
+    let out = case.zsh(
+        "process-supervise flaky 'sleep 0.1; exit 3' --max-restarts 2 --delay 0.1; print st=$?
          [[ -e $PROCESS_PID_DIR/flaky.pid ]] && print pid-file-left
          process-list",
-        event_hooks(&events)
-    ));
+    );
     assert!(started.elapsed() < 5 * SECOND);
     assert_eq!(out.stdout, "st=1\nTracked processes:\n", "{out:?}");
     let err: Vec<&str> = out.stderr.lines().collect();
     let last = err.last().copied().unwrap_or_default();
     assert!(last.starts_with("process-supervise: ") && last.contains("giving up"), "{out:?}");
     assert_eq!(err.iter().filter(|l| l.contains("exited with status 3")).count(), 3, "{out:?}");
-    let ev = read_text(&events);
-    let died: Vec<&str> = ev.lines().filter(|l| l.starts_with("died flaky ")).collect();
-    assert_eq!(died.len(), 3, "{ev}");
-    assert!(died.iter().all(|l| l.ends_with(" 3")), "{ev}");
-    assert_eq!(ev.lines().filter(|l| l.starts_with("restart flaky ")).count(), 2, "{ev}");
+    let ev = case.events();
+    let died: Vec<&String> = ev.iter().filter(|l| l.starts_with("died flaky ")).collect();
+    assert_eq!(died.len(), 3, "{ev:?}");
+    assert!(died.iter().all(|l| l.ends_with(" 3")), "{ev:?}");
+    assert_eq!(ev.iter().filter(|l| l.starts_with("restart flaky ")).count(), 2, "{ev:?}");
 }
 
 #[test]
@@ -307,21 +286,18 @@ fn supervise_respects_process_max_restarts_and_restart_delay_settings() {
 /// reach the log line and the process.died event.
 #[test]
 fn supervise_reports_the_status_of_a_command_that_exits_at_once() {
-    let env = Env::new("supervise-instant");
-    let dir = scratch("supervise-instant");
-    let events = dir.join("events");
-    let out = env.zsh(&format!(
-        "{}process-supervise flaky 'exit 4' --max-restarts 2 --delay 0.05; print st=$?
+    let case = Case::new("supervise-instant");
+    let out = case.zsh(
+        "process-supervise flaky 'exit 4' --max-restarts 2 --delay 0.05; print st=$?
          process-supervise other '/bin/false' --max-restarts 0; print st=$?",
-        event_hooks(&events)
-    ));
+    );
     assert_eq!(out.stdout, "st=1\nst=1\n", "{out:?}");
     assert_eq!(out.stderr.lines().filter(|l| l.contains("exited with status 4")).count(), 3, "{out:?}");
     assert_eq!(out.stderr.lines().filter(|l| l.contains("exited with status 1")).count(), 1, "{out:?}");
-    let ev = read_text(&events);
-    let died: Vec<&str> = ev.lines().filter(|l| l.starts_with("died ")).collect();
-    assert_eq!(died.len(), 4, "{ev}");
-    assert!(died[..3].iter().all(|l| l.ends_with(" 4")) && died[3].ends_with(" 1"), "{ev}");
+    let ev = case.events();
+    let died: Vec<&String> = ev.iter().filter(|l| l.starts_with("died ")).collect();
+    assert_eq!(died.len(), 4, "{ev:?}");
+    assert!(died[..3].iter().all(|l| l.ends_with(" 4")) && died[3].ends_with(" 1"), "{ev:?}");
 }
 
 /// Three tries with 0.1 s between them take well under a second.
@@ -337,41 +313,37 @@ fn supervise_retries_an_instant_failure_promptly() {
 
 #[test]
 fn stop_by_name_stops_a_supervised_service_and_its_supervisor() {
-    let env = Env::new("supervise-stop");
-    let dir = scratch("supervise-stop");
-    let mark = marker(4256);
-    let _sweep = Sweep::new(&[&mark]);
-    let mut sup = supervisor(&env, &dir, "web", &format!("sleep {mark}"), "--delay 0.1");
-    let service = wait_for_service(&env, "web", None);
-    let out = env.zsh("process-stop web --timeout 5; print st=$?");
+    let case = Case::new("supervise-stop");
+    let mut sup = supervisor(&case, "web", &case.sleep(), "--delay 0.1");
+    let service = wait_for_service(&case.env, "web", None);
+    let out = case.env.zsh("process-stop web --timeout 5; print st=$?");
     assert_eq!(out.stdout, "st=0\n", "{out:?}");
     assert_eq!(out.stderr, "", "{out:?}");
     assert_eq!(sup.wait_timeout(5 * SECOND), Some(0), "the supervisor kept running: {}", sup.stderr());
     assert!(!is_alive(service));
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(pids_with_arg(&mark), Vec::<u32>::new(), "the service was started again");
-    assert_eq!(pid_file(&env, "web"), None);
+    assert_eq!(pids_with_arg(&case.marker), Vec::<u32>::new(), "the service was started again");
+    assert_eq!(pid_file(&case.env, "web"), None);
 }
 
 // ---- registry -----------------------------------------------------------------------------
 
 #[test]
 fn process_list_shows_tracked_processes_and_marks_dead_ones() {
-    let env = Env::new("list");
-    let mark = marker(4257);
-    let sweep = Sweep::new(&[&mark]);
+    let case = Case::new("list");
+    let mark = &case.marker;
     let manual = Proc::sleeper();
-    let out = env.zsh(&format!(
+    let out = case.env.zsh(&format!(
         "process-start -v web web 'sleep {mark}'; print web=$web
          process-start -v crashed crashed 'sleep {mark}'; print crashed=$crashed
          process-write-pid manual {manual}",
         manual = manual.pid()
     ));
     let (web, crashed) = (pid_field(&out, "web"), pid_field(&out, "crashed"));
-    sweep.track(web);
-    sweep.track(crashed).unwrap().signal(libc::SIGKILL);
+    case.track(web);
+    case.track(crashed).unwrap().signal(libc::SIGKILL);
     assert!(wait_for(5 * SECOND, || !is_alive(crashed)));
-    let out = env.zsh("process-list; print st=$?");
+    let out = case.env.zsh("process-list; print st=$?");
     assert_eq!(
         out.stdout,
         format!(
@@ -382,7 +354,7 @@ fn process_list_shows_tracked_processes_and_marks_dead_ones() {
     );
     assert_eq!(out.stderr, "");
     // Listing changes nothing.
-    assert_eq!(env.zsh("process-list").stdout, out.stdout.trim_end_matches("st=0\n"));
+    assert_eq!(case.env.zsh("process-list").stdout, out.stdout.trim_end_matches("st=0\n"));
 }
 
 /// A PID file of a dead process that this library did not start: no command is known.
@@ -396,13 +368,12 @@ fn process_list_marks_a_dead_pid_file_without_a_command() {
 
 #[test]
 fn cleanup_removes_stale_pid_files_dead_registry_entries_and_dead_group_members() {
-    let env = Env::new("cleanup");
-    let mark = marker(4258);
-    let sweep = Sweep::new(&[&mark]);
+    let case = Case::new("cleanup");
+    let mark = &case.marker;
     let live = Proc::sleeper();
     let mut doomed = Proc::sleeper();
     let dead = dead_pid();
-    let out = env.zsh(&format!(
+    let out = case.env.zsh(&format!(
         "process-start -v web web 'sleep {mark}'; print web=$web
          process-start -v crashed crashed 'sleep {mark}'; print crashed=$crashed
          process-write-pid old {dead}
@@ -416,13 +387,13 @@ fn cleanup_removes_stale_pid_files_dead_registry_entries_and_dead_group_members(
     ));
     assert_eq!(out.stderr, "", "{out:?}");
     let (web, crashed) = (pid_field(&out, "web"), pid_field(&out, "crashed"));
-    sweep.track(web);
-    sweep.track(crashed).unwrap().signal(libc::SIGKILL);
+    case.track(web);
+    case.track(crashed).unwrap().signal(libc::SIGKILL);
     let _ = doomed.child.kill();
     let _ = doomed.child.wait();
     assert!(wait_for(5 * SECOND, || !is_alive(crashed)));
     // Stale: old.pid, crashed.pid, crashed's registry entry, the dead PID in g and in solo.
-    let out = env.zsh(
+    let out = case.env.zsh(
         "process-cleanup; print st=$?
          print -r -- groups=${(k)_PROCESS_GROUPS} g=${_PROCESS_GROUPS[g]}
          pidfiles=($PROCESS_PID_DIR/*.pid(N:t)); print -r -- pidfiles=$pidfiles
@@ -438,7 +409,7 @@ fn cleanup_removes_stale_pid_files_dead_registry_entries_and_dead_group_members(
     );
     assert_eq!(out.stderr, "[INFO] process-cleanup: removed 5 stale entries\n", "the count goes to stderr");
     // Nothing left to do: nothing said (a cleanup in every prompt must stay quiet).
-    let again = env.zsh("process-cleanup");
+    let again = case.env.zsh("process-cleanup");
     assert_eq!(again.stdout, "");
     assert_eq!(again.stderr, "");
 }
@@ -448,11 +419,9 @@ fn cleanup_removes_stale_pid_files_dead_registry_entries_and_dead_group_members(
 /// is done.
 #[test]
 fn term_during_a_handler_still_stops_the_service() {
-    let env = Env::new("sup-term-in-handler");
-    let dir = scratch("sup-term-in-handler");
-    let mark = marker(4291);
-    let sweep = Sweep::new(&[&mark]);
-    let out = env.zsh(&format!(
+    let case = Case::new("sup-term-in-handler");
+    let (dir, mark) = (&case.dir, &case.marker);
+    let out = case.env.zsh(&format!(
         "slow() {{ print -r -- $2 > {dir}/in-handler; sleep 0.5; return 0 }}
          process_start_functions=(slow)
          process-supervise svc 'sleep {mark}' --delay 0.1 &!
@@ -467,10 +436,10 @@ fn term_during_a_handler_still_stops_the_service() {
         dir = dir.display()
     ));
     if let Ok(p) = read_text(dir.join("in-handler")).trim().parse() {
-        sweep.track(p);
+        case.track(p);
     }
     assert_eq!(out.stdout, "pid-file-gone\n", "{out:?}");
-    assert!(wait_for(2 * SECOND, || pids_with_arg(&mark).is_empty()), "left running: {:?}", pids_with_arg(&mark));
+    assert!(wait_for(2 * SECOND, || pids_with_arg(mark).is_empty()), "left running: {:?}", pids_with_arg(mark));
 }
 
 /// A script's background job ignores INT: a Ctrl-C meant for another command must not end
@@ -478,10 +447,9 @@ fn term_during_a_handler_still_stops_the_service() {
 /// block it).
 #[test]
 fn an_ignored_int_does_not_end_a_background_supervisor() {
-    let env = Env::new("sup-ignored-int");
-    let mark = marker(4292);
-    let _sweep = Sweep::new(&[&mark]);
-    let out = env.zsh(&format!(
+    let case = Case::new("sup-ignored-int");
+    let mark = &case.marker;
+    let out = case.env.zsh(&format!(
         "process-supervise svc 'sleep {mark}' --delay 0.1 &
          sup=$!
          for i in {{1..300}}; do process-check-pid-file svc && break; sleep 0.01; done
@@ -497,11 +465,12 @@ fn an_ignored_int_does_not_end_a_background_supervisor() {
 /// one's SIGCHLD handler through the fork) restarts its own service like any other.
 #[test]
 fn a_supervisor_started_from_a_handler_restarts_its_service() {
-    let env = Env::new("sup-nested");
-    let dir = scratch("sup-nested");
-    let (outer, inner) = (marker(4293), marker(4294));
-    let _sweep = Sweep::new(&[&outer, &inner]);
-    let out = env.zsh(&format!(
+    let case = Case::new("sup-nested");
+    let outer = &case.marker;
+    // The inner supervisor's service carries a second marker, swept on its own.
+    let inner = marker(4294);
+    let _inner_sweep = Sweep::new(&[&inner]);
+    let out = case.env.zsh(&format!(
         "on_start() {{ [[ $1 == svc ]] && process-supervise inner 'sleep {inner}' --delay 0.1 &!; return 0 }}
          process_start_functions=(on_start)
          process-supervise svc 'sleep {outer}' --delay 0.1 &!
@@ -511,6 +480,5 @@ fn a_supervisor_started_from_a_handler_restarts_its_service() {
          [[ -n $second && $second != $first ]] && process-exists $second && print restarted
          process-stop inner --timeout 5; process-stop svc --timeout 5; print done"
     ));
-    let _ = dir;
     assert_eq!(out.stdout, "restarted\ndone\n", "{out:?}");
 }
