@@ -8,6 +8,7 @@ use super::{failed, usage, Args, Context, Exit, Failure, OptSpec, Outcome};
 use crate::zsh::Value;
 use process_facts::pid::looks_like_pid;
 use process_facts::pidfd::PidFd;
+use process_facts::pidfile::Role;
 use process_facts::signal::{self, parse_signal, signal_name};
 use process_facts::{parse_pid, tree, Identity, Pid};
 use std::time::{Duration, Instant};
@@ -22,6 +23,8 @@ pub struct Target {
     pub id: Identity,
     /// The PID-file name when named by name.
     pub name: Option<String>,
+    /// What the PID file says the process is to the service.
+    pub role: Role,
 }
 
 impl Target {
@@ -37,11 +40,13 @@ impl Target {
 pub fn resolve(cx: &mut Context, text: &str) -> Result<Result<Target, String>, Failure> {
     if looks_like_pid(text) || text.starts_with('-') {
         let pid = parse_pid(text).map_err(|e| usage(e.to_string()))?;
-        return Ok(Identity::of(pid).map(|id| Target { id, name: None }).ok_or_else(|| format!("no such process: {pid}")));
+        return Ok(Identity::of(pid).map(|id| Target { id, name: None, role: Role::Service }).ok_or_else(|| format!("no such process: {pid}")));
     }
     process_facts::store::validate_name(text)?;
-    let running = cx.settings().pid_files().running(text, cx)?;
-    Ok(running.map(|id| Target { id, name: Some(text.to_string()) }).ok_or_else(|| format!("not running: {text} (no live process in its PID file)")))
+    let running = cx.settings().pid_files().running_as(text, cx)?;
+    Ok(running
+        .map(|(id, role)| Target { id, name: Some(text.to_string()), role })
+        .ok_or_else(|| format!("not running: {text} (no live process in its PID file)")))
 }
 
 /// Refuses the processes no command of this library may signal by accident.
@@ -68,11 +73,26 @@ pub fn send(cx: &mut Context, id: Identity, sig: i32) -> Result<(), Failure> {
     })
 }
 
+/// Who gets a signal meant for `target`: the process itself, or, when its PID file
+/// records it as a wrapper shell, what that shell runs (its children). The wrapper would
+/// die of a HUP meant for a server's reload and orphan it.
+fn recipients(target: &Target) -> Vec<Identity> {
+    if target.role == Role::Wrapper {
+        let children: Vec<Identity> = tree::children(target.id.pid).unwrap_or_default().into_iter().filter_map(Identity::of).collect();
+        if !children.is_empty() {
+            return children;
+        }
+    }
+    vec![target.id]
+}
+
 /// `process-signal NAME_OR_PID SIGNAL`
 pub fn signal(cx: &mut Context, args: &Args) -> Outcome {
     let sig = parse_signal(args.text(1)?).map_err(|e| usage(e.to_string()))?;
     let target = resolve(cx, args.text(0)?)?.map_err(failed)?;
-    send(cx, target.id, sig)?;
+    for id in recipients(&target) {
+        send(cx, id, sig)?;
+    }
     Ok(Exit::Success)
 }
 

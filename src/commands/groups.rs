@@ -29,9 +29,9 @@ fn member_target(cx: &mut Context, member: &Member) -> Option<Target> {
     match member {
         Member::Service(name) => {
             let pids = cx.settings().pid_files();
-            pids.running(name, cx).ok().flatten().map(|id| Target { id, name: Some(name.clone()) })
+            pids.running(name, cx).ok().flatten().map(|id| Target { id, name: Some(name.clone()), role: process_facts::pidfile::Role::Service })
         }
-        Member::Process(id) => id.is_alive().then_some(Target { id: *id, name: None }),
+        Member::Process(id) => id.is_alive().then_some(Target { id: *id, name: None, role: process_facts::pidfile::Role::Service }),
     }
 }
 

@@ -38,9 +38,10 @@ pub fn get_memory(cx: &mut Context, args: &Args) -> Outcome {
 }
 
 /// The command name, not cut at the kernel's 15 bytes: when `comm` was truncated, the
-/// basename of argv[0] or of the executable that it begins.
+/// basename of argv[0] or of the executable that it begins. A zombie still has its name
+/// (as `ps` shows it), only not its command line.
 pub fn command_name(pid: Pid) -> Option<Vec<u8>> {
-    let stat = proc::stat(pid).ok().filter(|s| s.is_alive())?;
+    let stat = proc::stat(pid).ok()?;
     if stat.comm.len() < 15 {
         return Some(stat.comm);
     }
@@ -48,7 +49,8 @@ pub fn command_name(pid: Pid) -> Option<Vec<u8>> {
     [argv0, proc::exe_name(pid)].into_iter().flatten().find(|n| n.starts_with(&stat.comm)).or(Some(stat.comm))
 }
 
-/// `process-get-command [-v VAR] PID`: the command name; nothing (status 1) when not found.
+/// `process-get-command [-v VAR] PID`: the command name, of a zombie too; nothing
+/// (status 1) when there is no such process (a thread ID is not one).
 pub fn get_command(cx: &mut Context, args: &Args) -> Outcome {
     let pid = pid_operand(args, 0)?;
     match command_name(pid).filter(|_| proc::is_process(pid)) {

@@ -13,6 +13,7 @@ use super::pidfiles::name_operand;
 use super::{failed, usage, Args, Context, Exit, Failure, OptSpec, Outcome};
 use crate::zsh::Value;
 use process_facts::pidfd::PidFd;
+use process_facts::pidfile::Role;
 use process_facts::signal::BlockedSignals;
 use process_facts::spawn::{self, spawn_detached, Exit as ChildExit, ReapFirst};
 use process_facts::state::Entry;
@@ -91,10 +92,14 @@ fn confirm_started(cx: &mut Context, name: &str, launched: &Launched, wait: Dura
     Err(failed(format!("{name} exited at once{status}{why} (log: {})", launched.log.display())))
 }
 
-/// Records a running service: PID file (with identity) and registry entry.
+/// Records a running service: PID file (with identity) and registry entry. When zsh did
+/// not exec the command (a compound one), the recorded process is our `zsh -c`: a wrapper.
 fn record(cx: &mut Context, name: &str, command: &[u8], launched: &Launched, supervisor: Option<Identity>) -> Result<(), Failure> {
     let settings = cx.settings();
-    settings.pid_files().write(name, launched.id.pid, cx)?;
+    let launcher = [zsh_path(), b"-f".to_vec(), b"-c".to_vec(), command.to_vec()];
+    let still_ours = proc::cmdline(launched.id.pid).is_ok_and(|argv| argv.len() == 4 && argv[1..] == launcher[1..]);
+    let role = if still_ours { Role::Wrapper } else { Role::Service };
+    settings.pid_files().write(name, launched.id.pid, role, cx)?;
     let entry = Entry {
         pid: launched.id.pid,
         starttime: launched.id.starttime,

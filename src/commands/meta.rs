@@ -92,7 +92,7 @@ fn pid_file_roundtrip(me: i32) -> Check_ {
     let dir = private_scratch("pids");
     let pids = PidFiles::new(&dir);
     let result = (|| {
-        pids.write("self-test", me, &mut Plain).map_err(|e| e.to_string())?;
+        pids.write("self-test", me, process_facts::pidfile::Role::Service, &mut Plain).map_err(|e| e.to_string())?;
         match pids.check("self-test", &mut Plain).map_err(|e| e.to_string())? {
             Check::Running(id) if id.pid == me => {}
             other => return Err(format!("check gave {other:?}")),

@@ -4,7 +4,7 @@
 use super::detect::pid_operand;
 use super::{Args, Context, Exit, Failure, OptSpec, Outcome};
 use crate::zsh::Value;
-use process_facts::pidfile::{Check, Contents};
+use process_facts::pidfile::{Check, Contents, Role};
 use process_facts::store::validate_name;
 
 pub const WRITE: OptSpec = OptSpec { valued: &[], flags: &[], operands: &["name", "pid"], min: 2, max: 2 };
@@ -18,11 +18,14 @@ pub fn name_operand(args: &Args, i: usize) -> Result<String, Failure> {
     Ok(name.to_string())
 }
 
-/// `process-write-pid NAME PID`
+/// `process-write-pid NAME PID`. A PID that is a fork of the calling shell (`$!` after
+/// `eval "$cmd" &`, which makes zsh run the command in a subshell) is recorded as a
+/// wrapper: a signal for the service then goes to what it runs.
 pub fn write_pid(cx: &mut Context, args: &Args) -> Outcome {
     let name = name_operand(args, 0)?;
     let pid = pid_operand(args, 1)?;
-    cx.settings().pid_files().write(&name, pid, cx)?;
+    let role = if process_facts::proc::is_fork_of(pid, cx.sh.shell_pid()) { Role::Wrapper } else { Role::Service };
+    cx.settings().pid_files().write(&name, pid, role, cx)?;
     if pid == cx.sh.shell_pid() {
         // A shell writing its own PID file: have the shim remove it when the shell exits
         // (through _lifecycle, or zsh's exit hook). Without the shim, nothing to call.

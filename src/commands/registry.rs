@@ -44,7 +44,7 @@ pub fn list(cx: &mut Context, _args: &Args) -> Outcome {
             }
         };
         let (pid, running, command) = match contents {
-            Contents::Pid { pid, identity } => {
+            Contents::Pid { pid, identity, .. } => {
                 let running = match identity {
                     Some(id) => Some(id).filter(Identity::is_alive),
                     None => Identity::of(pid),

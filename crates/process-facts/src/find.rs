@@ -2,12 +2,17 @@
 //!
 //! A process matches NAME when any of these holds (`pgrep -x` only checks the first,
 //! which misses long names and scripts):
-//! 1. its kernel name (`comm`) is NAME;
-//! 2. NAME is longer than the 15 bytes `comm` keeps, `comm` is its first 15 bytes, and
-//!    the basename of `argv[0]` or of the executable is NAME;
-//! 3. it is an interpreter (`sh`, `bash`, `zsh`, `python3`, `perl`, `ruby`, `node`, ...)
-//!    running a script whose basename is NAME: `python3 -u /srv/worker.py` matches
-//!    `worker.py`, and `#!/usr/bin/env python3` scripts are found by their file name.
+//! 1. its kernel name (`comm`) is NAME, byte for byte;
+//! 2. NAME is longer than the 15 bytes `comm` keeps, `comm` is its first 15 bytes (cut
+//!    wherever the kernel cut, even inside a UTF-8 character), and the basename of
+//!    `argv[0]` or of the executable is NAME;
+//! 3. it is an interpreter (a shell, python, perl, ruby, node, ...) running a script whose
+//!    basename is NAME: `python3 -W ignore /srv/worker.py` matches `worker.py`,
+//!    `bash -e job.sh` matches `job.sh`, and `#!/usr/bin/env python3` scripts are found by
+//!    their file name. Which argument is the script follows each interpreter's own rules:
+//!    the options that take a value (`python3 -W ignore`, `perl -I lib`, `node -r mod`),
+//!    the ones that mean there is no script file (`-c`, `-e`, `-m`), and awk, whose first
+//!    argument is program text unless `-f FILE` names the program file.
 //!
 //! "First" is the oldest matching process (earliest start time, then lowest PID), as
 //! `pgrep -o`: for a daemon with workers that is the master.
@@ -17,20 +22,127 @@ use crate::Pid;
 
 const COMM_MAX: usize = 15;
 
-/// Programs whose first non-option argument is the script they run.
-fn is_interpreter(name: &[u8]) -> bool {
-    let Ok(name) = std::str::from_utf8(name) else { return false };
-    let base = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
-    matches!(
-        base,
-        "sh" | "bash" | "zsh" | "dash" | "ksh" | "mksh" | "fish" | "python" | "perl" | "ruby" | "node" | "nodejs"
-            | "php" | "lua" | "luajit" | "tclsh" | "wish" | "Rscript" | "awk" | "gawk" | "mawk" | "deno" | "bun"
-            | "pypy" | "pypy3" | "expect"
-    )
+/// How an interpreter reads its command line.
+struct Rules {
+    /// Options that take a value: attached (`-Wignore`, `--require=x`) or the next
+    /// argument (`-W ignore`, `--require x`).
+    valued: &'static [&'static str],
+    /// Options after which there is no script file (code on the command line, a module).
+    no_script: &'static [&'static str],
+    /// Single-letter options can be grouped (`-ex`); the group's last letter may take the
+    /// next argument as its value (`-uW error`), an earlier one the rest of the group.
+    grouped: bool,
+    /// `+x` is an option too (shells).
+    plus: bool,
+    /// The first operand is program text, not a file (awk), unless `-f FILE` names it.
+    program_text: bool,
+}
+
+const SHELL: Rules = Rules { valued: &["-o", "+o", "-O", "+O", "--rcfile", "--init-file"], no_script: &["-c"], grouped: true, plus: true, program_text: false };
+const PYTHON: Rules = Rules { valued: &["-W", "-X", "--check-hash-based-pycs"], no_script: &["-c", "-m"], grouped: true, plus: false, program_text: false };
+const PERL: Rules = Rules { valued: &["-I", "-M", "-m"], no_script: &["-e", "-E"], grouped: true, plus: false, program_text: false };
+const RUBY: Rules = Rules { valued: &["-I", "-r", "-C", "-E", "--encoding"], no_script: &["-e"], grouped: true, plus: false, program_text: false };
+const NODE: Rules = Rules {
+    valued: &["-r", "--require", "--import", "--loader", "--experimental-loader", "--inspect-port", "--title", "--env-file", "-C", "--conditions"],
+    no_script: &["-e", "--eval", "-p", "--print"],
+    grouped: false,
+    plus: false,
+    program_text: false,
+};
+const AWK: Rules = Rules { valued: &["-F", "-v", "-f", "-i", "-l", "-E"], no_script: &[], grouped: false, plus: false, program_text: true };
+const OTHER: Rules = Rules { valued: &[], no_script: &["-c", "-e", "-m"], grouped: false, plus: false, program_text: false };
+
+/// The rules of `name`, when it is an interpreter (`python3.11` is python).
+fn interpreter(name: &[u8]) -> Option<&'static Rules> {
+    let name = std::str::from_utf8(name).ok()?;
+    let base = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.' || c == '-');
+    Some(match base {
+        "sh" | "bash" | "zsh" | "dash" | "ksh" | "mksh" | "yash" | "ash" => &SHELL,
+        "python" | "pypy" => &PYTHON,
+        "perl" => &PERL,
+        "ruby" => &RUBY,
+        "node" | "nodejs" | "deno" | "bun" => &NODE,
+        "awk" | "gawk" | "mawk" | "nawk" => &AWK,
+        "fish" | "php" | "lua" | "luajit" | "tclsh" | "wish" | "Rscript" | "expect" => &OTHER,
+        _ => return None,
+    })
 }
 
 fn basename(path: &[u8]) -> &[u8] {
     path.rsplit(|&b| b == b'/').next().unwrap_or(path)
+}
+
+/// What one option argument means.
+enum Opt<'a> {
+    /// A flag: the script (if any) comes later.
+    Flag,
+    /// An option whose value is the next argument (named, for awk's `-f`).
+    ValueNext(&'a str),
+    /// An option with its value attached.
+    Value(&'a str, &'a [u8]),
+    /// Code or a module on the command line: no script file.
+    NoScript,
+}
+
+fn classify<'a>(rules: &Rules, arg: &'a [u8]) -> Opt<'a> {
+    let text = std::str::from_utf8(arg).unwrap_or("");
+    if let Some(long) = text.strip_prefix("--") {
+        let name_len = long.find('=').map_or(text.len(), |i| i + 2);
+        let name = &text[..name_len];
+        return if rules.no_script.contains(&name) {
+            Opt::NoScript
+        } else if !rules.valued.contains(&name) {
+            Opt::Flag
+        } else if name_len < text.len() {
+            Opt::Value(name, &arg[name_len + 1..])
+        } else {
+            Opt::ValueNext(name)
+        };
+    }
+    let sign = &text[..1];
+    let letters = if rules.grouped { text.len() - 1 } else { 1 };
+    for k in 1..=letters {
+        // (A letter that is not ASCII ends the look: no interpreter has such options.)
+        let Some(letter) = text.get(k..k + 1) else { return Opt::Flag };
+        let this = [sign, letter].concat();
+        match rules.valued.iter().chain(rules.no_script).find(|o| **o == this).copied() {
+            Some(o) if rules.no_script.contains(&o) => return Opt::NoScript,
+            Some(o) if k + 1 < text.len() => return Opt::Value(o, &arg[k + 1..]),
+            Some(o) => return Opt::ValueNext(o),
+            None => {}
+        }
+    }
+    Opt::Flag
+}
+
+/// The script an interpreter with `rules` runs, from its `argv`: the first operand, once
+/// options (and the values they take) are skipped. None when it runs no script file.
+fn script_argument<'a>(rules: &Rules, argv: &'a [Vec<u8>]) -> Option<&'a [u8]> {
+    let mut program_file: Option<&'a [u8]> = None;
+    let mut args = argv.iter().skip(1).map(Vec::as_slice);
+    while let Some(arg) = args.next() {
+        if arg == b"--" {
+            break;
+        }
+        let is_option = arg.len() > 1 && (arg[0] == b'-' || (rules.plus && arg[0] == b'+'));
+        if !is_option {
+            return if rules.program_text { program_file } else { Some(arg) };
+        }
+        let (name, value) = match classify(rules, arg) {
+            Opt::Flag => continue,
+            Opt::NoScript => return None,
+            Opt::Value(name, value) => (name, value),
+            Opt::ValueNext(name) => (name, args.next()?),
+        };
+        if rules.program_text && name == "-f" {
+            program_file = Some(value);
+        }
+    }
+    if rules.program_text {
+        program_file
+    } else {
+        args.next()
+    }
 }
 
 /// Does the process described by `stat` (with its lazily read argv) answer to `name`?
@@ -39,45 +151,23 @@ pub fn matches(name: &[u8], stat: &ProcStat, argv: impl FnOnce() -> Vec<Vec<u8>>
         return true;
     }
     let long_name = name.len() > COMM_MAX && name.starts_with(&stat.comm) && stat.comm.len() == COMM_MAX;
+    let rules = interpreter(&stat.comm);
     // Only the two cases that can match read anything more than stat.
-    let interpreter = is_interpreter(&stat.comm);
-    if !long_name && !interpreter {
+    if !long_name && rules.is_none() {
         return false;
     }
     let argv = argv();
     if long_name && (argv.first().is_some_and(|a| basename(a) == name) || exe().as_deref() == Some(name)) {
         return true;
     }
-    if interpreter {
-        if let Some(script) = script_argument(&argv) {
-            return basename(script) == name;
-        }
-    }
-    false
-}
-
-/// The script an interpreter runs: the first argument after argv[0] that is not an
-/// option (`-c CODE` means there is none).
-fn script_argument(argv: &[Vec<u8>]) -> Option<&[u8]> {
-    for arg in argv.iter().skip(1) {
-        if arg == b"-c" || arg == b"-e" || arg == b"-m" {
-            return None;
-        }
-        if arg == b"--" {
-            continue;
-        }
-        if !arg.starts_with(b"-") {
-            return Some(arg);
-        }
-    }
-    None
+    rules.and_then(|r| script_argument(r, &argv)).is_some_and(|script| basename(script) == name)
 }
 
 /// Could a process with kernel name `comm` answer to `name`? Decided from `comm` alone,
 /// which is much cheaper for the kernel to produce than `stat`: only candidates are read
 /// further, so a search costs one small read per process.
 fn may_match(name: &[u8], comm: &[u8]) -> bool {
-    comm == name || is_interpreter(comm) || (comm.len() == COMM_MAX && name.len() > COMM_MAX && name.starts_with(comm))
+    comm == name || interpreter(comm).is_some() || (comm.len() == COMM_MAX && name.len() > COMM_MAX && name.starts_with(comm))
 }
 
 /// Every live process answering to `name`, oldest first.
@@ -117,35 +207,86 @@ pub fn without_callers(pids: Vec<Pid>, callers: &[Pid]) -> Vec<Pid> {
 mod tests {
     use super::*;
 
-    fn stat(comm: &str) -> ProcStat {
-        ProcStat { pid: 10, comm: comm.as_bytes().to_vec(), state: 'S', ppid: 1, pgrp: 10, session: 10, utime: 0, stime: 0, num_threads: 1, starttime: 5, rss_pages: 1 }
+    fn stat(comm: &[u8]) -> ProcStat {
+        ProcStat { pid: 10, comm: comm.to_vec(), state: 'S', ppid: 1, pgrp: 10, session: 10, utime: 0, stime: 0, num_threads: 1, starttime: 5, rss_pages: 1 }
     }
     fn argv(a: &[&str]) -> Vec<Vec<u8>> {
         a.iter().map(|s| s.as_bytes().to_vec()).collect()
     }
-
-    #[test]
-    fn exact_comm() {
-        assert!(matches(b"nginx", &stat("nginx"), Vec::new, || None));
-        assert!(!matches(b"ngin", &stat("nginx"), Vec::new, || None));
-        assert!(!matches(b"nginx", &stat("nginx-worker"), Vec::new, || None));
+    fn script(comm: &str, a: &[Vec<u8>]) -> Option<String> {
+        script_argument(interpreter(comm.as_bytes()).unwrap(), a).map(|s| String::from_utf8_lossy(s).into_owned())
     }
 
     #[test]
-    fn long_names_beyond_comm() {
-        let s = stat("my-long-service");
+    fn exact_comm() {
+        assert!(matches(b"nginx", &stat(b"nginx"), Vec::new, || None));
+        assert!(!matches(b"ngin", &stat(b"nginx"), Vec::new, || None));
+        assert!(!matches(b"nginx", &stat(b"nginx-worker"), Vec::new, || None));
+    }
+
+    #[test]
+    fn long_names_beyond_comm_even_cut_inside_a_character() {
+        let s = stat(b"my-long-service");
         assert!(matches(b"my-long-service-name", &s, || argv(&["/opt/bin/my-long-service-name", "-d"]), || None));
         assert!(matches(b"my-long-service-name", &s, || argv(&["renamed"]), || Some(b"my-long-service-name".to_vec())));
         assert!(!matches(b"my-long-service-other", &s, || argv(&["/opt/bin/my-long-service-name"]), || None));
+        // 'abcdefghijklmné-service': the kernel keeps 15 bytes, half of the é.
+        let name = "abcdefghijklmné-service".as_bytes();
+        let cut = stat(&name[..15]);
+        assert!(matches(name, &cut, || vec![name.to_vec()], || None));
+    }
+
+    #[test]
+    fn names_that_are_not_utf8() {
+        assert!(matches(b"caf\xe9", &stat(b"caf\xe9"), Vec::new, || None));
+    }
+
+    #[test]
+    fn python_options_that_take_values() {
+        assert_eq!(script("python3", &argv(&["python3", "-W", "ignore", "x.py"])).as_deref(), Some("x.py"));
+        assert_eq!(script("python3", &argv(&["python3", "-Wignore", "-u", "/srv/x.py", "--queue"])).as_deref(), Some("/srv/x.py"));
+        assert_eq!(script("python3", &argv(&["python3", "-X", "dev", "-B", "w.py"])).as_deref(), Some("w.py"));
+        assert_eq!(script("python3", &argv(&["python3", "-uW", "error", "w.py"])).as_deref(), Some("w.py"));
+        assert_eq!(script("python3", &argv(&["python3", "-c", "print(1)", "arg"])), None);
+        assert_eq!(script("python3", &argv(&["python3", "-m", "http.server"])), None);
+        assert_eq!(script("python3.11", &argv(&["python3.11", "--", "w.py"])).as_deref(), Some("w.py"));
+    }
+
+    #[test]
+    fn shells_single_letter_flags_and_their_values() {
+        assert_eq!(script("bash", &argv(&["bash", "-e", "job.sh"])).as_deref(), Some("job.sh"));
+        assert_eq!(script("bash", &argv(&["bash", "-ex", "job.sh", "arg"])).as_deref(), Some("job.sh"));
+        assert_eq!(script("bash", &argv(&["bash", "-o", "pipefail", "job.sh"])).as_deref(), Some("job.sh"));
+        assert_eq!(script("sh", &argv(&["sh", "-c", "sleep 5"])), None);
+        assert_eq!(script("zsh", &argv(&["zsh", "-fc", "true"])), None);
+        assert_eq!(script("zsh", &argv(&["/usr/bin/zsh", "-f", "./deploy"])).as_deref(), Some("./deploy"));
+        assert_eq!(script("dash", &argv(&["dash", "+x", "s.sh"])).as_deref(), Some("s.sh"));
+    }
+
+    #[test]
+    fn perl_ruby_node_and_awk() {
+        assert_eq!(script("perl", &argv(&["perl", "-I", "lib", "-w", "app.pl"])).as_deref(), Some("app.pl"));
+        assert_eq!(script("perl", &argv(&["perl", "-Ilib", "app.pl"])).as_deref(), Some("app.pl"));
+        assert_eq!(script("perl", &argv(&["perl", "-e", "print 1"])), None);
+        assert_eq!(script("ruby", &argv(&["ruby", "-r", "json", "app.rb"])).as_deref(), Some("app.rb"));
+        assert_eq!(script("node", &argv(&["node", "--require", "dotenv/config", "server.js"])).as_deref(), Some("server.js"));
+        assert_eq!(script("node", &argv(&["node", "-r", "ts-node/register", "--inspect", "server.js"])).as_deref(), Some("server.js"));
+        assert_eq!(script("node", &argv(&["node", "--eval=1+1"])), None);
+        assert_eq!(script("node", &argv(&["node", "-e", "1"])), None);
+        assert_eq!(script("awk", &argv(&["awk", "{print}", "file"])), None, "inline program text is not a script");
+        assert_eq!(script("awk", &argv(&["awk", "-F:", "-f", "report.awk", "data"])).as_deref(), Some("report.awk"));
+        assert_eq!(script("gawk", &argv(&["gawk", "-freport.awk"])).as_deref(), Some("report.awk"));
     }
 
     #[test]
     fn scripts_under_interpreters() {
-        assert!(matches(b"worker.py", &stat("python3"), || argv(&["python3", "-u", "/srv/worker.py", "--queue"]), || None));
-        assert!(matches(b"deploy", &stat("zsh"), || argv(&["/usr/bin/zsh", "./deploy"]), || None));
-        assert!(!matches(b"print", &stat("python3"), || argv(&["python3", "-c", "print"]), || None));
+        assert!(matches(b"worker.py", &stat(b"python3"), || argv(&["python3", "-u", "/srv/worker.py", "--queue"]), || None));
+        assert!(matches(b"x.py", &stat(b"python3"), || argv(&["python3", "-W", "ignore", "x.py"]), || None));
+        assert!(!matches(b"ignore", &stat(b"python3"), || argv(&["python3", "-W", "ignore", "x.py"]), || None));
+        assert!(matches(b"deploy", &stat(b"zsh"), || argv(&["/usr/bin/zsh", "./deploy"]), || None));
+        assert!(!matches(b"print", &stat(b"python3"), || argv(&["python3", "-c", "print"]), || None));
         // Not an interpreter: the argument is data, not a script.
-        assert!(!matches(b"1000", &stat("sleep"), || argv(&["sleep", "1000"]), || None));
+        assert!(!matches(b"1000", &stat(b"sleep"), || argv(&["sleep", "1000"]), || None));
     }
 
     #[test]

@@ -24,7 +24,19 @@ pub enum Contents {
     Garbage,
     /// `identity` is what the identity file recorded for this PID (None: nothing recorded,
     /// e.g. a file written by another tool, which is then taken at its word).
-    Pid { pid: Pid, identity: Option<Identity> },
+    Pid { pid: Pid, identity: Option<Identity>, role: Role },
+}
+
+/// What the recorded process is to the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Role {
+    /// The service itself.
+    #[default]
+    Service,
+    /// A shell that only runs the service: `$!` after `eval "$cmd" &` is a subshell whose
+    /// child is the real server; `process-start`'s `zsh -c` stays the parent of a
+    /// compound command. Signals for the service go to what it runs.
+    Wrapper,
 }
 
 /// What `check` found.
@@ -71,14 +83,17 @@ impl PidFiles {
         Dir::open(&self.path)
     }
 
-    /// Writes `pid` (and, when it is a live process, its identity) as one unit.
-    pub fn write(&self, name: &str, pid: Pid, b: &mut dyn Blocker) -> Result<PathBuf> {
+    /// Writes `pid` (and, when it is a live process, its identity and role) as one unit.
+    pub fn write(&self, name: &str, pid: Pid, role: Role, b: &mut dyn Blocker) -> Result<PathBuf> {
         validate_name(name)?;
         let dir = Dir::create(&self.path)?;
         let _lock = dir.lock(LockKind::Exclusive, b)?;
         match (Identity::of(pid), proc::boot_id()) {
             (Some(id), Some(boot)) => {
-                let record = Record::new().with("pid", id.pid).with("start", id.starttime).with("boot", boot);
+                let mut record = Record::new().with("pid", id.pid).with("start", id.starttime).with("boot", boot);
+                if role == Role::Wrapper {
+                    record.push("role", "wrapper");
+                }
                 dir.write(&id_file(name), record.to_text().as_bytes(), 0o600, true)?;
             }
             _ => {
@@ -108,6 +123,16 @@ impl PidFiles {
     /// The live process the file names, if any (not removing anything).
     pub fn running(&self, name: &str, b: &mut dyn Blocker) -> Result<Option<Identity>> {
         Ok(live(&self.read(name, b)?))
+    }
+
+    /// [`PidFiles::running`], with what the process is to the service.
+    pub fn running_as(&self, name: &str, b: &mut dyn Blocker) -> Result<Option<(Identity, Role)>> {
+        let contents = self.read(name, b)?;
+        let role = match contents {
+            Contents::Pid { role, .. } => role,
+            _ => Role::Service,
+        };
+        Ok(live(&contents).map(|id| (id, role)))
     }
 
     /// [`PidFiles::running`], removing the file when it is stale. The removal happens
@@ -162,7 +187,7 @@ fn parse_pid_file(text: Option<String>) -> Contents {
     match text {
         None => Contents::Missing,
         Some(t) => match parse_pid(t.trim()) {
-            Ok(pid) => Contents::Pid { pid, identity: None },
+            Ok(pid) => Contents::Pid { pid, identity: None, role: Role::Service },
             Err(_) => Contents::Garbage,
         },
     }
@@ -170,31 +195,36 @@ fn parse_pid_file(text: Option<String>) -> Contents {
 
 fn read_pair(dir: &Dir, name: &str) -> Result<Contents> {
     Ok(match parse_pid_file(dir.read_text(&pid_file(name))?) {
-        Contents::Pid { pid, .. } => Contents::Pid { pid, identity: read_identity(dir, name, pid)? },
+        Contents::Pid { pid, .. } => match read_identity(dir, name, pid)? {
+            Some((identity, role)) => Contents::Pid { pid, identity: Some(identity), role },
+            None => Contents::Pid { pid, identity: None, role: Role::Service },
+        },
         other => other,
     })
 }
 
-/// The recorded identity, if it is of this PID. One from another boot is returned with an
-/// impossible start time: whatever holds the PID now is another process.
-fn read_identity(dir: &Dir, name: &str, pid: Pid) -> Result<Option<Identity>> {
+/// The recorded identity and role, if they are of this PID. An identity from another boot
+/// is returned with an impossible start time: whatever holds the PID now is another process.
+fn read_identity(dir: &Dir, name: &str, pid: Pid) -> Result<Option<(Identity, Role)>> {
     let Some(text) = dir.read_text(&id_file(name))? else { return Ok(None) };
     let r = Record::parse(&text);
     let (Some(p), Some(start)) = (r.parse_of::<Pid>("pid"), r.parse_of::<u64>("start")) else { return Ok(None) };
     if p != pid {
         return Ok(None);
     }
-    Ok(Some(match (r.get("boot"), proc::boot_id()) {
-        (Some(then), Some(now)) if then != now => Identity { pid, starttime: u64::MAX },
-        _ => Identity { pid, starttime: start },
-    }))
+    let starttime = match (r.get("boot"), proc::boot_id()) {
+        (Some(then), Some(now)) if then != now => u64::MAX,
+        _ => start,
+    };
+    let role = if r.get("role") == Some("wrapper") { Role::Wrapper } else { Role::Service };
+    Ok(Some((Identity { pid, starttime }, role)))
 }
 
 /// The live process that `contents` names.
 fn live(contents: &Contents) -> Option<Identity> {
     match contents {
         Contents::Pid { identity: Some(id), .. } => Some(*id).filter(Identity::is_alive),
-        Contents::Pid { pid, identity: None } => Identity::of(*pid),
+        Contents::Pid { pid, identity: None, .. } => Identity::of(*pid),
         _ => None,
     }
 }
@@ -218,11 +248,11 @@ mod tests {
         let d = tmpdir("cycle");
         let pids = PidFiles::new(d.join("nested/dir"));
         let me = std::process::id() as Pid;
-        let path = pids.write("svc", me, &mut Plain).unwrap();
+        let path = pids.write("svc", me, Role::Service, &mut Plain).unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), format!("{me}\n"));
         assert_eq!(fs::metadata(pids.path()).unwrap().permissions().mode() & 0o777, 0o700);
         let c = pids.read("svc", &mut Plain).unwrap();
-        assert!(matches!(c, Contents::Pid { pid, identity: Some(_) } if pid == me));
+        assert!(matches!(c, Contents::Pid { pid, identity: Some(_), .. } if pid == me));
         assert!(matches!(pids.check("svc", &mut Plain).unwrap(), Check::Running(id) if id.pid == me));
         assert_eq!(pids.names().unwrap(), vec!["svc".to_string()]);
         pids.remove("svc", &mut Plain).unwrap();
@@ -243,12 +273,13 @@ mod tests {
         assert!(!d.join("junk.pid").exists());
         let me = std::process::id() as Pid;
         let id = Identity::of(me).unwrap();
-        pids.write("reused", me, &mut Plain).unwrap();
+        pids.write("reused", me, Role::Service, &mut Plain).unwrap();
         let forged = Record::new().with("pid", me).with("start", id.starttime + 7).with("boot", proc::boot_id().unwrap());
         fs::write(d.join(".reused.id"), forged.to_text()).unwrap();
         assert_eq!(pids.check("reused", &mut Plain).unwrap(), Check::Stale);
         assert!(!d.join("reused.pid").exists());
-        pids.write("reboot", me, &mut Plain).unwrap();
+        pids.write("reboot", me, Role::Wrapper, &mut Plain).unwrap();
+        assert!(matches!(pids.read("reboot", &mut Plain).unwrap(), Contents::Pid { role: Role::Wrapper, .. }));
         let old = Record::new().with("pid", me).with("start", id.starttime).with("boot", "another-boot");
         fs::write(d.join(".reboot.id"), old.to_text()).unwrap();
         assert_eq!(pids.running("reboot", &mut Plain).unwrap(), None);
@@ -264,10 +295,10 @@ mod tests {
         fs::write(&victim, "precious").unwrap();
         std::os::unix::fs::symlink(&victim, d.join("evil.pid")).unwrap();
         assert!(matches!(pids.read("evil", &mut Plain), Err(StoreError::Untrusted { .. })));
-        pids.write("evil", std::process::id() as Pid, &mut Plain).unwrap();
+        pids.write("evil", std::process::id() as Pid, Role::Service, &mut Plain).unwrap();
         assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
         fs::set_permissions(&d, fs::Permissions::from_mode(0o777)).unwrap();
-        assert!(matches!(pids.write("x", 1, &mut Plain), Err(StoreError::Untrusted { .. })));
+        assert!(matches!(pids.write("x", 1, Role::Service, &mut Plain), Err(StoreError::Untrusted { .. })));
         assert!(matches!(pids.read("evil", &mut Plain), Err(StoreError::Untrusted { .. })));
         fs::remove_dir_all(&d).unwrap();
     }

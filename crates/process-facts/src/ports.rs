@@ -23,12 +23,13 @@ pub enum Proto {
 }
 
 impl Proto {
+    /// Its text table's name in `/proc/net`.
     fn table(self) -> &'static str {
         match self {
-            Proto::Tcp => "/proc/net/tcp",
-            Proto::Tcp6 => "/proc/net/tcp6",
-            Proto::Udp => "/proc/net/udp",
-            Proto::Udp6 => "/proc/net/udp6",
+            Proto::Tcp => "tcp",
+            Proto::Tcp6 => "tcp6",
+            Proto::Udp => "udp",
+            Proto::Udp6 => "udp6",
         }
     }
 }
@@ -85,22 +86,23 @@ pub fn listeners(port: u16, udp: bool) -> io::Result<Vec<Listener>> {
             Ok(found) => out.extend(found.into_iter().map(|s| Listener { proto, inode: s.inode, uid: s.uid })),
             // IPv6 turned off: the kernel has no such family to ask about.
             Err(e) if family == libc::AF_INET6 && e.raw_os_error() == Some(libc::ENOENT) => {}
-            Err(_) => return listeners_from_tables(port, udp),
+            Err(_) => return listeners_from_tables(std::path::Path::new("/proc/net"), port, udp),
         }
     }
     Ok(out)
 }
 
-/// [`listeners`] from the text tables, for kernels without sock_diag. The IPv4 tables
-/// are there whenever `/proc/net` is; only the IPv6 ones may be absent (IPv6 disabled).
-pub fn listeners_from_tables(port: u16, udp: bool) -> io::Result<Vec<Listener>> {
+/// [`listeners`] from the text tables in `net` (`/proc/net`), for kernels without
+/// sock_diag. The IPv4 tables are there whenever `/proc/net` is; only the IPv6 ones may be
+/// absent (IPv6 disabled). No table, no answer: an error, never "nothing listens".
+pub fn listeners_from_tables(net: &std::path::Path, port: u16, udp: bool) -> io::Result<Vec<Listener>> {
     let mut tables = vec![(Proto::Tcp, TCP_LISTEN), (Proto::Tcp6, TCP_LISTEN)];
     if udp {
         tables.extend([(Proto::Udp, UDP_UNCONNECTED), (Proto::Udp6, UDP_UNCONNECTED)]);
     }
     let mut out = Vec::new();
     for (proto, state) in tables {
-        match std::fs::read_to_string(proto.table()) {
+        match std::fs::read_to_string(net.join(proto.table())) {
             Ok(text) => out.extend(parse_table(&text, proto, port, state)),
             Err(e) if e.kind() == io::ErrorKind::NotFound && matches!(proto, Proto::Tcp6 | Proto::Udp6) => {}
             Err(e) => return Err(e),
@@ -195,6 +197,19 @@ mod tests {
    1: 0100007F:1F90 0100007F:D431 01 00000000:00000000 00:00000000 00000000  1000        0 55502 1 0000000000000000 20 4 30 10 -1
    2: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 12 1 0000000000000000 100 0 0 10 0
 ";
+
+    #[test]
+    fn without_socket_tables_there_is_no_answer() {
+        let dir = std::env::temp_dir().join(format!("ports-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(listeners_from_tables(&dir, 8080, false).is_err(), "an absent /proc/net is not a free port");
+        std::fs::write(dir.join("tcp"), SAMPLE).unwrap();
+        assert_eq!(listeners_from_tables(&dir, 8080, false).unwrap().len(), 1, "IPv6 tables may be absent");
+        assert!(listeners_from_tables(&dir, 8080, true).is_err(), "the UDP table is missing");
+        let real = listeners_from_tables(std::path::Path::new("/proc/net"), 1, true);
+        assert!(real.is_ok(), "{real:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn parses_listeners_only() {

@@ -196,10 +196,30 @@ pub fn comm_at<'a>(proc_dir: &sys::OwnedFd, pid: Pid, buf: &'a mut [u8; 64]) -> 
     Some(text.strip_suffix(b"\n").unwrap_or(text))
 }
 
+/// Where a process's memory, command line and executable are shown: `/proc/PID`, or, for
+/// a leaderless process (its leader exited, other threads run on), one of its live
+/// threads, since the exited leader shows none of them.
+fn described_at(pid: Pid) -> String {
+    let leader = format!("/proc/{pid}");
+    if !stat(pid).is_ok_and(|s| s.is_leaderless()) {
+        return leader;
+    }
+    let Ok(tasks) = std::fs::read_dir(format!("{leader}/task")) else { return leader };
+    tasks
+        .flatten()
+        .filter_map(|t| t.file_name().to_str()?.parse::<Pid>().ok())
+        .find(|&tid| read_file(&format!("{leader}/task/{tid}/stat")).ok().and_then(|t| ProcStat::parse(&t)).is_some_and(|s| s.state != 'Z'))
+        .map(|tid| format!("{leader}/task/{tid}"))
+        .unwrap_or(leader)
+}
+
 /// The command line, one element per argument, as bytes (empty for kernel threads and
 /// zombies).
 pub fn cmdline(pid: Pid) -> io::Result<Vec<Vec<u8>>> {
-    let raw = read_file(&format!("/proc/{pid}/cmdline"))?;
+    let mut raw = read_file(&format!("/proc/{pid}/cmdline"))?;
+    if raw.is_empty() {
+        raw = read_file(&format!("{}/cmdline", described_at(pid))).unwrap_or_default();
+    }
     let raw = raw.strip_suffix(b"\0").unwrap_or(&raw);
     if raw.is_empty() {
         return Ok(Vec::new());
@@ -209,20 +229,28 @@ pub fn cmdline(pid: Pid) -> io::Result<Vec<Vec<u8>>> {
 
 /// Resident set size in KiB, from `/proc/PID/statm` (the second field, in pages).
 pub fn rss_kb(pid: Pid) -> io::Result<u64> {
+    let parse = |text: &[u8]| -> io::Result<u64> {
+        std::str::from_utf8(text)
+            .ok()
+            .and_then(|t| t.split_ascii_whitespace().nth(1))
+            .and_then(|n| n.parse::<u64>().ok())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unparsable statm"))
+    };
     let mut buf = [0u8; 256];
-    let text = read_small(pid, "statm", &mut buf)?;
-    let resident: u64 = std::str::from_utf8(text)
-        .ok()
-        .and_then(|t| t.split_ascii_whitespace().nth(1))
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unparsable statm"))?;
+    let mut resident = parse(read_small(pid, "statm", &mut buf)?)?;
+    if resident == 0 {
+        // A leaderless process: its memory shows through a live thread.
+        if let Ok(text) = read_file(&format!("{}/statm", described_at(pid))) {
+            resident = parse(&text).unwrap_or(0);
+        }
+    }
     Ok(resident * page_size() / 1024)
 }
 
 /// The basename of the executable (`/proc/PID/exe`), when readable and not deleted.
 pub fn exe_name(pid: Pid) -> Option<Vec<u8>> {
     use std::os::unix::ffi::OsStrExt;
-    let target = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+    let target = std::fs::read_link(format!("/proc/{pid}/exe")).or_else(|_| std::fs::read_link(format!("{}/exe", described_at(pid)))).ok()?;
     let name = target.file_name()?.as_bytes();
     Some(name.strip_suffix(b" (deleted)").unwrap_or(name).to_vec())
 }
@@ -282,6 +310,15 @@ pub fn boot_id() -> Option<String> {
 /// Wall-clock start time of a process, seconds since the epoch.
 pub fn start_epoch(stat: &ProcStat) -> Option<u64> {
     Some(boot_time()? + stat.starttime / clock_ticks())
+}
+
+/// True when `pid` is a fork of `parent` that never exec'd: its child, running the same
+/// executable with the same command line (a shell's `( ... ) &` or `eval "$cmd" &` job).
+pub fn is_fork_of(pid: Pid, parent: Pid) -> bool {
+    let same = |a: Option<Vec<u8>>, b: Option<Vec<u8>>| a.is_some() && a == b;
+    stat(pid).is_ok_and(|s| s.ppid == parent)
+        && same(exe_name(pid), exe_name(parent))
+        && cmdline(pid).ok().is_some_and(|c| !c.is_empty() && cmdline(parent).ok() == Some(c))
 }
 
 /// The uid that owns `/proc/PID` (the process's effective uid).

@@ -15,10 +15,8 @@ impl ProcessTable {
         let mut children: HashMap<Pid, Vec<(u64, Pid)>> = HashMap::new();
         let mut parent = HashMap::new();
         for pid in proc::all_pids()? {
+            // Zombies too: not yet reaped, they are still their parent's children.
             let Ok(stat) = proc::stat(pid) else { continue };
-            if !stat.is_alive() {
-                continue;
-            }
             children.entry(stat.ppid).or_default().push((stat.starttime, pid));
             parent.insert(pid, stat.ppid);
         }
@@ -28,12 +26,12 @@ impl ProcessTable {
         Ok(ProcessTable { children, parent })
     }
 
-    /// Live immediate children, oldest first.
+    /// Immediate children (zombies included, as `pgrep -P` lists them), oldest first.
     pub fn children(&self, pid: Pid) -> Vec<Pid> {
         self.children.get(&pid).map(|l| l.iter().map(|(_, p)| *p).collect()).unwrap_or_default()
     }
 
-    /// Every live descendant, deepest first (children before their parents), so signalling
+    /// Every descendant (zombies included), deepest first (children before their parents), so signalling
     /// in this order never lets a grandchild be reparented away before it is reached.
     pub fn descendants_deepest_first(&self, root: Pid) -> Vec<Pid> {
         let mut order = Vec::new();
@@ -70,7 +68,7 @@ impl ProcessTable {
     }
 }
 
-/// Immediate children of `pid`. Uses the kernel's own list
+/// Immediate children of `pid`, zombies included. Uses the kernel's own list
 /// (`/proc/PID/task/*/children`) when it has one, else a scan of `/proc`.
 pub fn children(pid: Pid) -> std::io::Result<Vec<Pid>> {
     let tasks = format!("/proc/{pid}/task");
@@ -88,8 +86,7 @@ pub fn children(pid: Pid) -> std::io::Result<Vec<Pid>> {
     if !kernel_lists {
         return Ok(ProcessTable::snapshot()?.children(pid));
     }
-    let mut live: Vec<(u64, Pid)> =
-        found.into_iter().filter_map(|p| proc::stat(p).ok().filter(|s| s.is_alive()).map(|s| (s.starttime, p))).collect();
+    let mut live: Vec<(u64, Pid)> = found.into_iter().filter_map(|p| proc::stat(p).ok().map(|s| (s.starttime, p))).collect();
     live.sort_unstable();
     live.dedup();
     Ok(live.into_iter().map(|(_, p)| p).collect())
