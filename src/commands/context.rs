@@ -14,11 +14,12 @@ pub struct Context<'s> {
     /// The builtin's name, as the user typed it.
     pub name: &'static str,
     settings: Option<Settings>,
+    samples_dir: Option<std::path::PathBuf>,
 }
 
 impl<'s> Context<'s> {
     pub fn new(sh: &'s mut Shell, name: &'static str) -> Context<'s> {
-        Context { sh, name, settings: None }
+        Context { sh, name, settings: None, samples_dir: None }
     }
 
     /// The settings of this call (a problem with one is reported once, here).
@@ -33,6 +34,11 @@ impl<'s> Context<'s> {
         }
         self.settings = Some(s.clone());
         s
+    }
+
+    /// Where samples are kept (see settings::samples_dir), worked out once per call.
+    pub fn samples_dir(&mut self) -> std::path::PathBuf {
+        self.samples_dir.get_or_insert_with(|| super::settings::samples_dir(self.sh)).clone()
     }
 
     /// One line on stderr: `command: message`. The library's only way of saying anything

@@ -156,17 +156,22 @@ fn terminate(cx: &mut Context, fd: &PidFd) -> Result<bool, Failure> {
 fn started_by(cx: &mut Context, id: Identity) -> Result<Vec<PidFd>, Failure> {
     let me = process_facts::proc::current_pid();
     let shell = cx.sh.shell_pid();
-    let table = tree::ProcessTable::snapshot().map_err(|e| failed(format!("cannot read /proc: {e}")))?;
-    if table.ancestors_of(me).contains(&id.pid) || table.ancestors_of(shell).contains(&id.pid) {
+    if contains_caller(cx, id.pid) {
         return Err(failed(format!("refusing to stop {}: the calling shell is one of its descendants", id.pid)));
     }
-    Ok(table
-        .descendants_deepest_first(id.pid)
+    Ok(tree::descendants_deepest_first(id.pid)
+        .map_err(|e| failed(format!("cannot read /proc: {e}")))?
         .into_iter()
         .filter(|&p| p > 1 && p != me && p != shell)
         .filter_map(Identity::of)
         .filter_map(|d| PidFd::open(d).ok())
         .collect())
+}
+
+/// True when the calling shell (or this builtin's process) is `pid` or below it.
+fn contains_caller(cx: &mut Context, pid: Pid) -> bool {
+    let me = process_facts::proc::current_pid();
+    tree::ancestors_of(me).contains(&pid) || tree::ancestors_of(cx.sh.shell_pid()).contains(&pid)
 }
 
 fn left(deadline: Instant) -> Duration {
@@ -307,8 +312,7 @@ pub fn kill_tree(cx: &mut Context, args: &Args) -> Outcome {
     refuse_protected(cx, pid)?;
     let me = process_facts::proc::current_pid();
     let shell = cx.sh.shell_pid();
-    let table = tree::ProcessTable::snapshot().map_err(|e| failed(format!("cannot read /proc: {e}")))?;
-    if table.ancestors_of(me).contains(&pid) || table.ancestors_of(shell).contains(&pid) {
+    if contains_caller(cx, pid) {
         return Err(failed(format!("refusing to kill the tree of {pid}: it contains the calling shell")));
     }
 
@@ -322,8 +326,8 @@ pub fn kill_tree(cx: &mut Context, args: &Args) -> Outcome {
     freeze(root, &mut frozen);
     let mut order = Vec::new();
     for _ in 0..100 {
-        let table = match tree::ProcessTable::snapshot() {
-            Ok(t) => t,
+        order = match tree::descendants_deepest_first(pid) {
+            Ok(o) => o,
             Err(e) => {
                 // Never leave what is already frozen stopped.
                 for id in &frozen {
@@ -332,7 +336,6 @@ pub fn kill_tree(cx: &mut Context, args: &Args) -> Outcome {
                 return Err(failed(format!("cannot read /proc: {e}")));
             }
         };
-        order = table.descendants_deepest_first(pid);
         let before = frozen.len();
         for &p in order.iter().rev() {
             if p == me || p == shell || p <= 1 {

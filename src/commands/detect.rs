@@ -79,7 +79,17 @@ pub fn find_by_port(cx: &mut Context, args: &Args) -> Outcome {
     if listeners.is_empty() {
         return Ok(Exit::No);
     }
-    let owners = with_state(|s| ports::owners(&listeners, &mut s.ports)).map_err(|e| failed(format!("cannot read /proc: {e}")))?;
+    // Last time's owners from the shared store, so a fresh `$(...)` shell does not scan
+    // every process; the shell's own memory when the store is refused.
+    let path = cx.samples_dir();
+    let owners = with_state(|s| {
+        let opened = s.open_samples(&path);
+        match (opened, &mut s.samples) {
+            (Ok(()), Some(store)) => ports::owners(&listeners, store),
+            _ => ports::owners(&listeners, &mut s.owners_here),
+        }
+    })
+    .map_err(|e| failed(format!("cannot read /proc: {e}")))?;
     match owners.pid {
         Some(pid) => {
             cx.put(args, Value::Scalar(pid_text(pid)))?;

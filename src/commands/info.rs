@@ -3,22 +3,50 @@
 use super::detect::pid_operand;
 use super::{failed, with_state, Args, Context, Exit, OptSpec, Outcome};
 use crate::zsh::Value;
-use process_facts::cpu::{format_percent, Reading};
+use process_facts::cpu::{self, format_percent, Step};
 use process_facts::{proc, Identity, Pid};
 
 pub const ONE_PID: OptSpec = OptSpec { valued: &["-v"], flags: &[], operands: &["pid"], min: 1, max: 1 };
 
 /// Recent CPU use of `pid` (see process_facts::cpu), None when there is no such process.
-/// The first sample's wait holds no state, so a trap may call back in meanwhile.
+/// Measured from the last sample any of the user's shells took (process_facts::samples),
+/// and the new sample kept there; only the very first measurement waits, and its wait
+/// holds no state, so a trap may call back in meanwhile. Should the store be refused, the
+/// shell keeps its own samples (and says why).
 pub fn cpu_percent(cx: &mut Context, pid: Pid) -> Option<f64> {
-    match with_state(|s| s.cpu.begin(pid)) {
-        Reading::Ready(p) => Some(p),
-        Reading::Gone => None,
-        Reading::Wait { wait, first } => {
-            process_facts::wait::sleep(cx, wait).ok()?;
-            with_state(|s| s.cpu.finish(first))
-        }
+    let (id, now) = cpu::sample(pid)?;
+    let path = cx.samples_dir();
+    let (previous, refused) = with_state(|s| match s.open_samples(&path) {
+        Ok(()) => (s.samples.as_ref().and_then(|store| store.cpu(id)), None),
+        Err(e) => (s.cpu_here.get(&id).copied(), Some(e)),
+    });
+    if let Some(e) = refused {
+        cx.warn(&e.to_string());
     }
+    let kept = match cpu::step(previous, now) {
+        Step::Recent(p) => return Some(p),
+        Step::Measured(sample) => sample,
+        Step::First { wait, from } => {
+            process_facts::wait::sleep(cx, wait).ok()?;
+            let (again, end) = cpu::sample(pid)?;
+            if again != id {
+                return None;
+            }
+            cpu::measured(from, end)
+        }
+    };
+    with_state(|s| match (&s.samples, s.samples.as_ref().is_some_and(|st| st.still_at(&path))) {
+        (Some(store), true) => {
+            let _ = store.put_cpu(id, kept);
+        }
+        _ => {
+            if s.cpu_here.len() > 4096 {
+                s.cpu_here.clear();
+            }
+            s.cpu_here.insert(id, kept);
+        }
+    });
+    kept.percent
 }
 
 /// `process-get-cpu [-v VAR] PID`: recent CPU use in percent, "0" when not found.

@@ -92,13 +92,27 @@ pub static BUILTINS: &[Builtin] = &[
     builtin!(c"process-self-test", meta::NONE, meta::self_test),
 ];
 
-/// What lives as long as the module in this shell: CPU samples, socket owners, and pidfds
-/// of processes asked about (see process_facts::liveness).
+/// What lives as long as the module in this shell: the sample store kept open, the
+/// shell's own samples and socket owners for when that store is refused, and pidfds of
+/// processes asked about (see process_facts::liveness).
 #[derive(Default)]
 pub struct State {
-    pub cpu: process_facts::cpu::Sampler,
-    pub ports: process_facts::ports::OwnerCache,
     pub liveness: process_facts::liveness::Liveness,
+    /// The shared sample store, opened once and checked again at each use.
+    pub samples: Option<process_facts::samples::Store>,
+    pub cpu_here: std::collections::HashMap<process_facts::Identity, process_facts::samples::CpuSample>,
+    pub owners_here: process_facts::ports::OwnerCache,
+}
+
+impl State {
+    /// Makes `samples` the store at `path` (reusing the open one while it is still there).
+    pub fn open_samples(&mut self, path: &std::path::Path) -> Result<(), process_facts::store::StoreError> {
+        if !self.samples.as_ref().is_some_and(|s| s.still_at(path)) {
+            self.samples = None;
+            self.samples = Some(process_facts::samples::Store::open(path)?);
+        }
+        Ok(())
+    }
 }
 
 thread_local! {

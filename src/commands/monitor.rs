@@ -462,16 +462,26 @@ fn sample(cx: &mut Context, s: &Settings, watches: &mut [Watch], csv: Option<&mu
     for i in lost {
         died(&mut watches[i], calls);
     }
+    // The events of the round only for someone who listens (a monitor of 1,000 processes
+    // would build 4,000 strings a second for nobody); the alarms keep count regardless.
+    let debug = cx.settings().debug;
+    let monitor_heard = events::heard(cx.sh, events::MONITOR, debug);
+    let alert_heard = events::heard(cx.sh, events::ALERT, debug);
     for r in rows {
         let w = &mut watches[r.index];
+        // Compared as reported (one decimal), so an alert's value is always over its threshold.
+        let over_cpu = s.alert_cpu.is_some_and(|t| format_percent(r.cpu).parse().unwrap_or(r.cpu) > t);
+        let cpu_alert = s.alert_cpu.is_some() && w.cpu_alarm.sample(over_cpu, s.policy);
+        let mem_alert = s.alert_mem.is_some_and(|t| w.mem_alarm.sample(r.rss_kb > t, s.policy));
+        if !monitor_heard && !(alert_heard && (cpu_alert || mem_alert)) {
+            continue;
+        }
         let pid = w.id.pid.to_string();
         let cpu = format_percent(r.cpu);
         let mem = r.rss_kb.to_string();
-        // Compared as reported (one decimal), so an alert's value is always over its threshold.
-        let shown: f64 = cpu.parse().unwrap_or(r.cpu);
-        let cpu_alert = s.alert_cpu.is_some_and(|t| w.cpu_alarm.sample(shown > t, s.policy));
-        let mem_alert = s.alert_mem.is_some_and(|t| w.mem_alarm.sample(r.rss_kb > t, s.policy));
-        calls.push(Call::Emit(events::MONITOR, vec![w.label.clone(), pid.clone(), cpu.clone(), mem.clone()]));
+        if monitor_heard {
+            calls.push(Call::Emit(events::MONITOR, vec![w.label.clone(), pid.clone(), cpu.clone(), mem.clone()]));
+        }
         if cpu_alert {
             calls.push(Call::Emit(events::ALERT, vec![w.label.clone(), pid.clone(), "cpu".into(), cpu]));
         }

@@ -82,19 +82,32 @@ fn is_own_dir(p: &std::path::Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_dir() && std::os::unix::fs::MetadataExt::uid(&m) == process_facts::sys::process::euid())
 }
 
-/// Where PID files go by default: the runtime directory (private, cleared at boot), or
-/// the login manager's `/run/user/UID` when the variable is missing, or else a directory
-/// under the user's own state directory: never a shared path another user could make
-/// first.
+/// The user's runtime directory (private, cleared at boot): `$XDG_RUNTIME_DIR`, or the
+/// login manager's `/run/user/UID` when the variable is missing.
+fn runtime_dir(sh: &mut Shell) -> Option<PathBuf> {
+    own_dir(sh, "XDG_RUNTIME_DIR").or_else(|| {
+        let run_user = PathBuf::from(format!("/run/user/{}", process_facts::sys::process::euid()));
+        is_own_dir(&run_user).then_some(run_user)
+    })
+}
+
+/// Where PID files go by default: the runtime directory, or else a directory under the
+/// user's own state directory: never a shared path another user could make first.
 fn default_pid_dir(sh: &mut Shell) -> PathBuf {
-    if let Some(runtime) = own_dir(sh, "XDG_RUNTIME_DIR") {
-        return runtime.join("process");
+    match runtime_dir(sh) {
+        Some(runtime) => runtime.join("process"),
+        None => state_home(sh).join("process/run"),
     }
-    let run_user = PathBuf::from(format!("/run/user/{}", process_facts::sys::process::euid()));
-    if is_own_dir(&run_user) {
-        return run_user.join("process");
+}
+
+/// Where CPU samples and socket owners are kept between calls (process_facts::samples),
+/// by the same rule as the PID directory. Not a setting (nothing to configure), and read
+/// alone: `$(process-get-cpu)` in a loop needs nothing else.
+pub fn samples_dir(sh: &mut Shell) -> PathBuf {
+    match runtime_dir(sh) {
+        Some(runtime) => runtime.join("process-samples"),
+        None => state_home(sh).join("process/samples"),
     }
-    state_home(sh).join("process/run")
 }
 
 /// `$XDG_STATE_HOME`, or `~/.local/state` with `~` from `$HOME` or the user database.

@@ -2,37 +2,22 @@
 //!
 //! `ps -o pcpu` divides by the process's whole lifetime, which hides a process that has
 //! just gone busy; a first sample with nothing to compare against gives psutil's
-//! meaningless 0.0. A [`Sampler`] keeps the last sample of each process it has seen:
-//! - a later call at least [`MIN_WINDOW`] after it measures over the time since;
+//! meaningless 0.0. Here, from the last sample of the process (taken by any shell: see
+//! [`crate::samples`]):
+//! - a call at least [`MIN_WINDOW`] after it measures over the time since;
 //! - a call sooner than that returns the last measurement (no noise from tiny windows);
-//! - the first call for a process measures over a short [`FIRST_WINDOW`] wait.
+//! - with no sample at all, the caller waits [`FIRST_WINDOW`] and measures over that.
+//!
+//! This module only decides and computes; keeping samples and waiting are the caller's,
+//! so nothing is held while it waits.
 
 use crate::proc::{self, Identity};
+use crate::samples::CpuSample;
 use crate::Pid;
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const MIN_WINDOW: Duration = Duration::from_millis(250);
 pub const FIRST_WINDOW: Duration = Duration::from_millis(100);
-/// Samples of processes not asked about for this long are forgotten.
-const FORGET_AFTER: Duration = Duration::from_secs(600);
-
-#[derive(Clone, Copy, Debug)]
-struct Sample {
-    at: Instant,
-    ticks: u64,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Entry {
-    sample: Sample,
-    last_percent: Option<f64>,
-}
-
-#[derive(Default)]
-pub struct Sampler {
-    seen: HashMap<Identity, Entry>,
-}
 
 /// CPU use in percent of one core: `ticks` of CPU time (at `hz` a second) over `wall`.
 pub fn percent_of(ticks: u64, wall: Duration, hz: u64) -> f64 {
@@ -43,90 +28,43 @@ pub fn percent_of(ticks: u64, wall: Duration, hz: u64) -> f64 {
     100.0 * ticks as f64 / hz as f64 / secs
 }
 
-fn percent(from: Sample, to: Sample) -> f64 {
-    percent_of(to.ticks.saturating_sub(from.ticks), to.at.duration_since(from.at), proc::clock_ticks())
-}
-
-fn sample(pid: Pid) -> Option<(Identity, Sample)> {
-    let at = Instant::now();
+/// A sample of `pid` now (no measurement yet), if it is a live process.
+pub fn sample(pid: Pid) -> Option<(Identity, CpuSample)> {
+    let at_ns = crate::sys::time::monotonic_ns();
     let stat = proc::stat(pid).ok().filter(|s| s.is_alive())?;
-    Some((stat.identity(), Sample { at, ticks: stat.cpu_ticks() }))
+    Some((stat.identity(), CpuSample { at_ns, ticks: stat.cpu_ticks(), percent: None }))
 }
 
-/// What [`Sampler::begin`] found.
-#[derive(Debug, Clone, Copy)]
-pub enum Reading {
-    /// The recent CPU use, in percent of one core.
-    Ready(f64),
-    /// First sight of the process: wait this long, then call [`Sampler::finish`]. The wait
-    /// is the caller's, so it can be interruptible and hold no state meanwhile.
-    Wait { wait: Duration, first: FirstSample },
-    /// No such live process.
-    Gone,
+/// `later`, with the measurement from `earlier` to it.
+pub fn measured(earlier: CpuSample, later: CpuSample) -> CpuSample {
+    let wall = Duration::from_nanos(later.at_ns.saturating_sub(earlier.at_ns));
+    CpuSample { percent: Some(percent_of(later.ticks.saturating_sub(earlier.ticks), wall, proc::clock_ticks())), ..later }
 }
 
-/// The sample a first measurement starts from.
-#[derive(Debug, Clone, Copy)]
-pub struct FirstSample {
-    id: Identity,
-    sample: Sample,
+/// What to do with a sample taken now, given the previous one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Step {
+    /// Measured since the previous sample: keep this sample (its `percent` is the answer).
+    Measured(CpuSample),
+    /// Too soon after the previous one: its measurement stands.
+    Recent(f64),
+    /// Nothing to measure from yet: wait this long, sample again, and measure from `from`.
+    First { wait: Duration, from: CpuSample },
 }
 
-impl Sampler {
-    pub fn new() -> Sampler {
-        Sampler::default()
-    }
-
-    /// Recent CPU use of `pid` in percent of one core (above 100 for several busy
-    /// threads): measured since this sampler's last sample of it, or, the first time, over
-    /// a short wait of [`FIRST_WINDOW`] that the caller makes.
-    pub fn begin(&mut self, pid: Pid) -> Reading {
-        let Some((id, now)) = sample(pid) else { return Reading::Gone };
-        self.forget_old(now.at);
-        if let Some(entry) = self.seen.get_mut(&id) {
-            let age = now.at.duration_since(entry.sample.at);
-            if age >= MIN_WINDOW {
-                let p = percent(entry.sample, now);
-                *entry = Entry { sample: now, last_percent: Some(p) };
-                return Reading::Ready(p);
-            }
-            if let Some(p) = entry.last_percent {
-                return Reading::Ready(p);
+pub fn step(previous: Option<CpuSample>, now: CpuSample) -> Step {
+    match previous {
+        Some(p) => {
+            let age = Duration::from_nanos(now.at_ns.saturating_sub(p.at_ns));
+            if p.at_ns <= now.at_ns && age >= MIN_WINDOW {
+                Step::Measured(measured(p, now))
+            } else if let (Some(pct), true) = (p.percent, p.at_ns <= now.at_ns) {
+                Step::Recent(pct)
+            } else {
+                Step::First { wait: FIRST_WINDOW.saturating_sub(age), from: if p.at_ns <= now.at_ns { p } else { now } }
             }
         }
-        // First sight of this process (or a window too short to say anything): measure.
-        let start = self.seen.get(&id).map(|e| e.sample).unwrap_or(now);
-        let wait = FIRST_WINDOW.saturating_sub(now.at.duration_since(start.at));
-        Reading::Wait { wait, first: FirstSample { id, sample: start } }
-    }
-
-    /// The end of a first measurement, once the caller has waited.
-    pub fn finish(&mut self, first: FirstSample) -> Option<f64> {
-        let (id, end) = sample(first.id.pid)?;
-        if id != first.id {
-            return None;
-        }
-        let p = percent(first.sample, end);
-        self.seen.insert(id, Entry { sample: end, last_percent: Some(p) });
-        Some(p)
-    }
-
-    /// [`Sampler::begin`] and [`Sampler::finish`] with the wait made through `b`.
-    pub fn cpu_percent(&mut self, pid: Pid, b: &mut dyn crate::wait::Blocker) -> Option<f64> {
-        match self.begin(pid) {
-            Reading::Ready(p) => Some(p),
-            Reading::Gone => None,
-            Reading::Wait { wait, first } => {
-                crate::wait::sleep(b, wait).ok()?;
-                self.finish(first)
-            }
-        }
-    }
-
-    fn forget_old(&mut self, now: Instant) {
-        if self.seen.len() > 64 {
-            self.seen.retain(|id, e| now.duration_since(e.sample.at) < FORGET_AFTER && id.is_alive());
-        }
+        None => Step::First { wait: FIRST_WINDOW, from: now },
     }
 }
 
@@ -139,59 +77,48 @@ pub fn format_percent(p: f64) -> String {
 mod tests {
     use super::*;
 
-    use crate::wait::Plain;
-
     fn spin(d: Duration) {
-        let end = Instant::now() + d;
-        while Instant::now() < end {
+        let end = std::time::Instant::now() + d;
+        while std::time::Instant::now() < end {
             std::hint::black_box(0u64);
         }
     }
 
     #[test]
-    fn a_busy_thread_reads_near_one_core_on_the_first_call() {
+    fn the_steps_from_no_sample_to_a_measurement() {
+        let s = |at_ms: u64, ticks: u64, percent: Option<f64>| CpuSample { at_ns: at_ms * 1_000_000, ticks, percent };
+        assert!(matches!(step(None, s(1000, 5, None)), Step::First { wait: FIRST_WINDOW, .. }));
+        // 1 s later, 50 ticks at 100 Hz: half a core.
+        let hz = proc::clock_ticks() as f64;
+        match step(Some(s(1000, 0, Some(1.0))), s(2000, 50, None)) {
+            Step::Measured(m) => assert!((m.percent.unwrap() - 100.0 * 50.0 / hz).abs() < 1e-9),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(step(Some(s(1000, 0, Some(7.5))), s(1100, 50, None)), Step::Recent(7.5));
+        match step(Some(s(1000, 0, None)), s(1040, 0, None)) {
+            Step::First { wait, from } => assert_eq!((wait, from.at_ns), (Duration::from_millis(60), 1_000_000_000)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_busy_thread_reads_near_one_core_and_an_idle_process_near_zero() {
         let me = std::process::id() as Pid;
         let busy = std::thread::spawn(|| spin(Duration::from_millis(600)));
-        std::thread::sleep(Duration::from_millis(50));
-        let mut s = Sampler::new();
-        // What this process really got over the same time, however loaded the machine is.
-        let cpu_time = || {
-            let s = proc::stat(me).unwrap();
-            s.cpu_ticks() as f64 / proc::clock_ticks() as f64
-        };
-        let (c0, w0) = (cpu_time(), Instant::now());
-        let p = s.cpu_percent(me, &mut Plain).unwrap();
-        let truth = 100.0 * (cpu_time() - c0) / w0.elapsed().as_secs_f64();
-        assert!(p > 5.0, "busy thread read as {p}%");
-        assert!((p - truth).abs() < 30.0, "read {p}%, really {truth}%");
-        // Immediately again: the last measurement, not a noisy 2 µs window.
-        let again = s.cpu_percent(me, &mut Plain).unwrap();
-        assert_eq!(p, again);
+        let (_, a) = sample(me).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let (_, b) = sample(me).unwrap();
         busy.join().unwrap();
-    }
-
-    #[test]
-    fn an_idle_process_reads_near_zero() {
+        let p = measured(a, b).percent.unwrap();
+        // Other tests share the machine: the spin gets some of a core, not all of it.
+        assert!(p > 5.0, "busy thread read as {p}%");
         let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
-        let mut s = Sampler::new();
-        let p = s.cpu_percent(child.id() as Pid, &mut Plain).unwrap();
-        assert!(p < 10.0, "sleep read as {p}%");
+        let (_, a) = sample(child.id() as Pid).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let (_, b) = sample(child.id() as Pid).unwrap();
+        assert!(measured(a, b).percent.unwrap() < 10.0);
         child.kill().unwrap();
         child.wait().unwrap();
-        assert!(s.cpu_percent(child.id() as Pid, &mut Plain).is_none());
-    }
-
-    #[test]
-    fn an_interrupted_first_wait_gives_nothing() {
-        struct Stop;
-        impl crate::wait::Blocker for Stop {
-            fn block(&mut self, call: &mut dyn FnMut()) -> crate::wait::Flow {
-                call();
-                crate::wait::Flow::Stop
-            }
-        }
-        let me = std::process::id() as Pid;
-        let mut s = Sampler::new();
-        assert!(s.cpu_percent(me, &mut Stop).is_none());
+        assert!(sample(child.id() as Pid).is_none());
     }
 }

@@ -170,26 +170,58 @@ fn may_match(name: &[u8], comm: &[u8]) -> bool {
     comm == name || interpreter(comm).is_some() || (comm.len() == COMM_MAX && name.len() > COMM_MAX && name.starts_with(comm))
 }
 
+/// From how many processes a search is split with a second thread. Below it, starting
+/// the thread costs more than it saves.
+pub const PARALLEL_FROM: usize = 2000;
+
 /// Every live process answering to `name`, oldest first.
+///
+/// With [`PARALLEL_FROM`] processes or more, and a second core, half of `/proc` is read by
+/// a short-lived worker thread. It is made with every signal blocked (so no signal
+/// handler of the shell ever runs on it), touches nothing but `/proc` and its own memory,
+/// and is joined before this returns: the shell never sees it. A single pass over
+/// `/proc` is already close to the kernel's own cost (one `comm` read per process), so
+/// only a second core halves it.
 pub fn find_all(name: &[u8]) -> std::io::Result<Vec<Pid>> {
-    let mut found: Vec<(u64, Pid)> = Vec::new();
+    let pids = proc::all_pids()?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut found = if pids.len() >= PARALLEL_FROM && cores > 1 {
+        let (mine, theirs) = pids.split_at(pids.len() / 2);
+        let shell_mask = crate::sys::signal::Mask::all().block()?;
+        let result = std::thread::scope(|scope| {
+            let worker = std::thread::Builder::new().name("process-find".into()).spawn_scoped(scope, || scan(name, theirs));
+            // The worker has the all-blocked mask; this thread gets its own back at once.
+            shell_mask.set();
+            let worker = worker?;
+            let mut found = scan(name, mine)?;
+            found.extend(worker.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?);
+            Ok::<_, std::io::Error>(found)
+        });
+        shell_mask.set();
+        result?
+    } else {
+        scan(name, &pids)?
+    };
+    found.sort_unstable();
+    Ok(found.into_iter().map(|(_, pid)| pid).collect())
+}
+
+/// The (start time, PID) of every process among `pids` answering to `name`.
+fn scan(name: &[u8], pids: &[Pid]) -> std::io::Result<Vec<(u64, Pid)>> {
+    let mut found = Vec::new();
     let proc_dir = proc::open_proc_dir()?;
     let mut buf = [0u8; 64];
-    for pid in proc::all_pids()? {
+    for &pid in pids {
         match proc::comm_at(&proc_dir, pid, &mut buf) {
             Some(comm) if may_match(name, comm) => {}
             _ => continue,
         }
         let Ok(stat) = proc::stat(pid) else { continue };
-        if !stat.is_alive() {
-            continue;
-        }
-        if matches(name, &stat, || proc::cmdline(pid).unwrap_or_default(), || proc::exe_name(pid)) {
+        if stat.is_alive() && matches(name, &stat, || proc::cmdline(pid).unwrap_or_default(), || proc::exe_name(pid)) {
             found.push((stat.starttime, pid));
         }
     }
-    found.sort_unstable();
-    Ok(found.into_iter().map(|(_, pid)| pid).collect())
+    Ok(found)
 }
 
 /// Drops the callers (the shell and the process running the search) from `pids`, unless
@@ -293,6 +325,28 @@ mod tests {
     fn callers_excluded_unless_alone() {
         assert_eq!(without_callers(vec![5, 7, 9], &[7]), vec![5, 9]);
         assert_eq!(without_callers(vec![7], &[7]), vec![7]);
+    }
+
+    #[test]
+    fn a_split_search_finds_what_a_single_pass_finds() {
+        let mut children: Vec<std::process::Child> = (0..PARALLEL_FROM).map(|_| std::process::Command::new("sleep").arg("30").spawn().unwrap()).collect();
+        let all = proc::all_pids().unwrap();
+        assert!(all.len() >= PARALLEL_FROM);
+        let single: Vec<Pid> = {
+            let mut f = scan(b"sleep", &all).unwrap();
+            f.sort_unstable();
+            f.into_iter().map(|(_, p)| p).collect()
+        };
+        let split = find_all(b"sleep").unwrap();
+        for c in &mut children {
+            let _ = c.kill();
+        }
+        for c in &mut children {
+            let _ = c.wait();
+        }
+        let ours: Vec<Pid> = split.iter().copied().filter(|p| single.contains(p)).collect();
+        assert!(ours.len() + 5 >= single.len(), "the split search missed processes: {} of {}", ours.len(), single.len());
+        assert!(split.len() >= PARALLEL_FROM);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod pidfile;
 pub mod ports;
 pub mod proc;
 pub mod record;
+pub mod samples;
 pub mod signal;
 pub mod spawn;
 pub mod state;

@@ -154,7 +154,9 @@ pub fn wait_on(b: &mut dyn Blocker, signals: Option<&BlockedSignals>, fds: &[Raw
         pfds.push(sys::readable(s.fd.as_raw_fd()));
     }
     let mut wake = Wake::default();
-    if wait::poll(b, &mut pfds, Some(timeout))? == 0 {
+    // With the stop signals' signalfd in the set, no slicing is needed (see poll_whole).
+    let ready = if signals.is_some() { wait::poll_whole(b, &mut pfds, Some(timeout))? } else { wait::poll(b, &mut pfds, Some(timeout))? };
+    if ready == 0 {
         return Ok(wake);
     }
     wake.ready = pfds.iter().take(fds.len()).enumerate().filter(|(_, p)| p.revents != 0).map(|(i, _)| i).collect();

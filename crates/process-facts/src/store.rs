@@ -177,6 +177,18 @@ impl Dir {
         &self.path
     }
 
+    /// True while `path` still leads to this very directory and it still passes the rules:
+    /// a directory kept open across calls is then as good as walking to it again (only its
+    /// owner or root could have changed the way to it), at two system calls instead of a
+    /// walk.
+    pub fn still_at(&self, path: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(now) = sysfs::fstat(self.fd.as_fd()) else { return false };
+        path == self.path
+            && distrust(&now, false).is_none()
+            && std::fs::metadata(path).is_ok_and(|m| m.is_dir() && m.dev() == now.dev && m.ino() == now.ino)
+    }
+
     /// The path of `name` in this directory, for messages.
     pub fn file_path(&self, name: &str) -> PathBuf {
         self.path.join(name)
@@ -307,6 +319,31 @@ impl Dir {
         if let Err(e) = result {
             let _ = sysfs::unlink_at(self.fd.as_fd(), tmp.as_bytes());
             return Err(err(e));
+        }
+        Ok(())
+    }
+
+    /// Rewrites the file `name` in place (made with `mode` if missing) with one `pwrite`,
+    /// then cuts it to `data`'s length. Not atomic for a reader, which may see a mix of
+    /// the old and the new bytes: only for small records that carry their own check (the
+    /// sample store's), where it saves a rename, which on ext4 forces the file's data out
+    /// (about 1 ms a call). The same rules as any open: no symlink, no FIFO, nobody else's.
+    pub fn overwrite(&self, name: &str, data: &[u8], mode: u32) -> Result<()> {
+        let path = self.file_path(name);
+        let fd = sysfs::open_at(Some(self.fd.as_fd()), name.as_bytes(), flags::WRITE | flags::CREATE | flags::NOFOLLOW | flags::NONBLOCK, mode)
+            .map_err(|e| match e.raw_os_error() {
+                Some(c) if c == libc::ELOOP => StoreError::untrusted(&path, "a symlink (not followed)"),
+                Some(c) if c == libc::ENXIO => StoreError::untrusted(&path, "it is a FIFO, not a regular file"),
+                _ => StoreError::io("write", &path, e),
+            })?;
+        let st = sysfs::fstat(fd.as_fd()).map_err(|e| StoreError::io("inspect", &path, e))?;
+        check_file(&path, &st)?;
+        let written = sysfs::pwrite(fd.as_fd(), data, 0).map_err(|e| StoreError::io("write", &path, e))?;
+        if written != data.len() {
+            return Err(StoreError::io("write", &path, io::Error::new(io::ErrorKind::WriteZero, "short write")));
+        }
+        if st.size != data.len() as u64 {
+            sysfs::truncate(fd.as_fd(), data.len() as u64).map_err(|e| StoreError::io("write", &path, e))?;
         }
         Ok(())
     }

@@ -4,26 +4,24 @@ use crate::proc;
 use crate::Pid;
 use std::collections::HashMap;
 
-/// A snapshot of who is whose parent, taken from one pass over `/proc`.
+/// A snapshot of who is whose child, taken from one pass over `/proc`: for kernels without
+/// child lists.
 pub struct ProcessTable {
     children: HashMap<Pid, Vec<(u64, Pid)>>,
-    parent: HashMap<Pid, Pid>,
 }
 
 impl ProcessTable {
     pub fn snapshot() -> std::io::Result<ProcessTable> {
         let mut children: HashMap<Pid, Vec<(u64, Pid)>> = HashMap::new();
-        let mut parent = HashMap::new();
         for pid in proc::all_pids()? {
             // Zombies too: not yet reaped, they are still their parent's children.
             let Ok(stat) = proc::stat(pid) else { continue };
             children.entry(stat.ppid).or_default().push((stat.starttime, pid));
-            parent.insert(pid, stat.ppid);
         }
         for list in children.values_mut() {
             list.sort_unstable();
         }
-        Ok(ProcessTable { children, parent })
+        Ok(ProcessTable { children })
     }
 
     /// Immediate children (zombies included, as `pgrep -P` lists them), oldest first.
@@ -52,44 +50,77 @@ impl ProcessTable {
         }
         order
     }
-
-    /// `pid` itself and all its ancestors up to PID 1.
-    pub fn ancestors_of(&self, pid: Pid) -> Vec<Pid> {
-        let mut out = vec![pid];
-        let mut cur = pid;
-        while let Some(&p) = self.parent.get(&cur) {
-            if p <= 0 || out.contains(&p) {
-                break;
-            }
-            out.push(p);
-            cur = p;
-        }
-        out
-    }
 }
 
-/// Immediate children of `pid`, zombies included. Uses the kernel's own list
+/// Whether the kernel keeps child lists (`/proc/PID/task/TID/children`, with
+/// CONFIG_PROC_CHILDREN, on in every mainstream kernel).
+fn has_child_lists(pid: Pid) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}/task/{pid}/children")).exists()
+}
+
+/// The PIDs the kernel lists as children of any thread of `pid` (None: no such lists).
+fn kernel_children(pid: Pid) -> Option<Vec<Pid>> {
+    let dir = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut found = Vec::new();
+    let mut any = false;
+    for task in dir.flatten() {
+        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+            any = true;
+            found.extend(text.split_ascii_whitespace().filter_map(|p| p.parse::<Pid>().ok()));
+        }
+    }
+    any.then_some(found)
+}
+
+/// Immediate children of `pid`, zombies included, oldest first. Uses the kernel's own list
 /// (`/proc/PID/task/*/children`) when it has one, else a scan of `/proc`.
 pub fn children(pid: Pid) -> std::io::Result<Vec<Pid>> {
-    let tasks = format!("/proc/{pid}/task");
-    let mut found = Vec::new();
-    let mut kernel_lists = false;
-    if let Ok(dir) = std::fs::read_dir(&tasks) {
-        for task in dir.flatten() {
-            let path = task.path().join("children");
-            if let Ok(text) = std::fs::read_to_string(path) {
-                kernel_lists = true;
-                found.extend(text.split_ascii_whitespace().filter_map(|p| p.parse::<Pid>().ok()));
+    let Some(found) = kernel_children(pid) else { return Ok(ProcessTable::snapshot()?.children(pid)) };
+    let mut kids: Vec<(u64, Pid)> = found.into_iter().filter_map(|p| proc::stat(p).ok().map(|s| (s.starttime, p))).collect();
+    kids.sort_unstable();
+    kids.dedup();
+    Ok(kids.into_iter().map(|(_, p)| p).collect())
+}
+
+/// Every descendant of `root` (zombies included), deepest first (children before their
+/// parents). Through the kernel's child lists, so the cost is the tree's, not the whole
+/// system's; a scan of `/proc` where the kernel keeps no such lists.
+pub fn descendants_deepest_first(root: Pid) -> std::io::Result<Vec<Pid>> {
+    if !has_child_lists(root) {
+        return Ok(ProcessTable::snapshot()?.descendants_deepest_first(root));
+    }
+    let mut order = Vec::new();
+    let mut stack = vec![(root, false)];
+    while let Some((pid, expanded)) = stack.pop() {
+        if expanded {
+            if pid != root {
+                order.push(pid);
+            }
+            continue;
+        }
+        stack.push((pid, true));
+        for child in children(pid)? {
+            if child != root && !order.contains(&child) && !stack.iter().any(|(p, _)| *p == child) {
+                stack.push((child, false));
             }
         }
     }
-    if !kernel_lists {
-        return Ok(ProcessTable::snapshot()?.children(pid));
+    Ok(order)
+}
+
+/// `pid` itself and its ancestors up to PID 1, from each one's parent in `/proc/PID/stat`.
+pub fn ancestors_of(pid: Pid) -> Vec<Pid> {
+    let mut out = vec![pid];
+    let mut cur = pid;
+    while let Ok(stat) = proc::stat(cur) {
+        let p = stat.ppid;
+        if p <= 0 || out.contains(&p) {
+            break;
+        }
+        out.push(p);
+        cur = p;
     }
-    let mut live: Vec<(u64, Pid)> = found.into_iter().filter_map(|p| proc::stat(p).ok().map(|s| (s.starttime, p))).collect();
-    live.sort_unstable();
-    live.dedup();
-    Ok(live.into_iter().map(|(_, p)| p).collect())
+    out
 }
 
 #[cfg(test)]
@@ -113,13 +144,14 @@ mod tests {
         assert!(children(me).unwrap().contains(&cpid));
         assert_eq!(grand.len(), 1);
         let table = ProcessTable::snapshot().unwrap();
-        let order = table.descendants_deepest_first(cpid);
-        assert_eq!(order, grand);
-        let below_me = table.descendants_deepest_first(me);
-        let gi = below_me.iter().position(|p| *p == grand[0]).unwrap();
-        let ci = below_me.iter().position(|p| *p == cpid).unwrap();
-        assert!(gi < ci, "grandchild must come before child");
-        assert!(table.ancestors_of(grand[0]).contains(&me));
+        assert_eq!(table.descendants_deepest_first(cpid), grand);
+        assert_eq!(descendants_deepest_first(cpid).unwrap(), grand, "the kernel's lists and the scan agree");
+        for below_me in [table.descendants_deepest_first(me), descendants_deepest_first(me).unwrap()] {
+            let gi = below_me.iter().position(|p| *p == grand[0]).unwrap();
+            let ci = below_me.iter().position(|p| *p == cpid).unwrap();
+            assert!(gi < ci, "grandchild must come before child");
+        }
+        assert_eq!(ancestors_of(grand[0])[..3], [grand[0], cpid, me]);
         crate::signal::send(crate::proc::Identity::of(grand[0]).unwrap(), libc::SIGKILL).unwrap();
         child.kill().unwrap();
         child.wait().unwrap();

@@ -46,13 +46,27 @@ pub fn ms_ceil(d: Duration) -> i32 {
 }
 
 /// Polls `fds` until one is ready or `timeout` passes (None: no limit); the number ready.
+/// The wait is cut into [`SLICE`]s, so a Ctrl-C that slipped in just before a slice
+/// began is seen within one.
 pub fn poll(b: &mut dyn Blocker, fds: &mut [sys::PollFd], timeout: Option<Duration>) -> Result<usize, Interrupted> {
+    poll_sliced(b, fds, timeout, SLICE)
+}
+
+/// [`poll`] in one piece, for a caller whose `fds` include a signalfd for the signals
+/// that end the wait (a pending one makes it readable, so no slice is needed): a poll
+/// over many descriptors costs the kernel a registration on each, every slice.
+pub fn poll_whole(b: &mut dyn Blocker, fds: &mut [sys::PollFd], timeout: Option<Duration>) -> Result<usize, Interrupted> {
+    poll_sliced(b, fds, timeout, Duration::MAX)
+}
+
+fn poll_sliced(b: &mut dyn Blocker, fds: &mut [sys::PollFd], timeout: Option<Duration>, slice: Duration) -> Result<usize, Interrupted> {
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let step = left.map_or(SLICE, |l| l.min(SLICE));
+        let step = left.map_or(slice, |l| l.min(slice));
         let mut result: io::Result<usize> = Ok(0);
-        let flow = b.block(&mut || result = sys::poll(fds, ms_ceil(step)));
+        let ms = if step == Duration::MAX { -1 } else { ms_ceil(step) };
+        let flow = b.block(&mut || result = sys::poll(fds, ms));
         match result {
             Ok(n) if n > 0 => return Ok(n),
             Ok(_) => {}

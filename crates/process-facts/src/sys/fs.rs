@@ -173,6 +173,18 @@ pub fn write(fd: BorrowedFd, buf: &[u8]) -> io::Result<usize> {
     check(unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) } as libc::c_long).map(|n| n as usize)
 }
 
+/// `pwrite(2)` once, at `offset`.
+pub fn pwrite(fd: BorrowedFd, buf: &[u8], offset: u64) -> io::Result<usize> {
+    // SAFETY: the buffer is valid for its length.
+    check(unsafe { libc::pwrite(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), offset as libc::off_t) } as libc::c_long).map(|n| n as usize)
+}
+
+/// `ftruncate(2)`.
+pub fn truncate(fd: BorrowedFd, len: u64) -> io::Result<()> {
+    // SAFETY: integer arguments.
+    check(unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) } as libc::c_long).map(drop)
+}
+
 /// Reads a small file with open, read, close and no allocation: the bytes read into `buf`.
 /// For `/proc/PID/*` files, which are generated whole at the first read.
 pub fn read_small<'a>(dir: Option<BorrowedFd>, name: &[u8], buf: &'a mut [u8]) -> io::Result<&'a [u8]> {

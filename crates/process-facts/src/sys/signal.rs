@@ -22,6 +22,16 @@ impl Mask {
         }
     }
 
+    /// Every signal.
+    pub fn all() -> Mask {
+        // SAFETY: sigset manipulation on a local value.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut set);
+            Mask(set)
+        }
+    }
+
     /// The calling thread's mask now.
     pub fn current() -> Mask {
         // SAFETY: a query only.

@@ -30,3 +30,12 @@ pub fn local_time_text(epoch: u64) -> String {
         String::from_utf8_lossy(&buf[..n]).into_owned()
     }
 }
+
+/// CLOCK_MONOTONIC in nanoseconds: one clock for every process of this boot, so a sample
+/// one shell took can be compared with another shell's (std's Instant cannot be shared).
+pub fn monotonic_ns() -> u64 {
+    // SAFETY: clock_gettime fills a plain struct.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
