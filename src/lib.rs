@@ -17,7 +17,8 @@ pub mod zsh;
 
 /// The module as zsh sees it.
 pub static MODULE: zsh::Definition = zsh::Definition {
-    builtins: commands::BUILTINS,
+    builtins: commands::NAMES,
+    run: commands::run,
     on_load: commands::settings::publish_defaults,
     groups: zsh::SpecialHash { get: commands::groups::members_text, keys: commands::groups::names },
 };

@@ -5,17 +5,7 @@
 
 use super::outcome::{usage, Failure};
 
-/// Which options a command takes. `-v NAME` is listed where the command returns a value.
-pub struct OptSpec {
-    /// Options that take a value, e.g. `["-v", "--timeout"]`.
-    pub valued: &'static [&'static str],
-    /// Options that don't, e.g. `["--force"]`.
-    pub flags: &'static [&'static str],
-    /// Operand names, for "missing ..." messages; `min`..=`max` of them are allowed.
-    pub operands: &'static [&'static str],
-    pub min: usize,
-    pub max: usize,
-}
+use super::spec::Spec;
 
 pub struct Args {
     operands: Vec<Vec<u8>>,
@@ -28,7 +18,7 @@ fn text(arg: Vec<u8>, what: &str) -> Result<String, Failure> {
 }
 
 impl Args {
-    pub fn parse(argv: Vec<Vec<u8>>, spec: &OptSpec) -> Result<Args, Failure> {
+    pub fn parse(argv: Vec<Vec<u8>>, spec: &Spec) -> Result<Args, Failure> {
         let mut args = Args { operands: Vec::new(), values: Vec::new(), flags: Vec::new() };
         let mut it = argv.into_iter();
         let mut options_done = false;
@@ -47,7 +37,9 @@ impl Args {
                 Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
                 _ => (arg.as_str(), None),
             };
-            if let Some(&opt) = spec.valued.iter().find(|o| **o == name) {
+            let known = spec.options.iter().find(|o| o.name == name);
+            if let Some(opt) = known.filter(|o| o.value.is_some()) {
+                let opt = opt.name;
                 let value = match inline {
                     Some(v) => v,
                     None => text(it.next().ok_or_else(|| usage(format!("option {opt} needs a value")))?, "the value of an option")?,
@@ -57,7 +49,7 @@ impl Args {
                 }
                 args.values.retain(|(o, _)| *o != opt);
                 args.values.push((opt, value));
-            } else if let Some(&flag) = spec.flags.iter().find(|o| **o == name) {
+            } else if let Some(flag) = known.map(|o| o.name) {
                 if inline.is_some() {
                     return Err(usage(format!("option {flag} takes no value")));
                 }
@@ -67,11 +59,11 @@ impl Args {
             }
         }
         if args.operands.len() < spec.min {
-            let missing = spec.operands.get(args.operands.len()).copied().unwrap_or("argument");
-            return Err(usage(format!("missing {missing} (usage: {})", synopsis(spec))));
+            let missing = spec.operand(args.operands.len()).map_or("argument", |o| o.name);
+            return Err(usage(format!("missing {missing} (usage: {})", spec.synopsis())));
         }
         if args.operands.len() > spec.max {
-            let usage_text = match synopsis(spec) {
+            let usage_text = match spec.synopsis() {
                 s if s.is_empty() => "it takes no arguments".to_string(),
                 s => format!("usage: {s}"),
             };
@@ -108,20 +100,6 @@ impl Args {
     pub fn count(&self) -> usize {
         self.operands.len()
     }
-}
-
-fn synopsis(spec: &OptSpec) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for (i, o) in spec.operands.iter().enumerate() {
-        parts.push(if i < spec.min { format!("<{o}>") } else { format!("[{o}]") });
-    }
-    for v in spec.valued {
-        parts.push(if *v == "-v" { "[-v VAR]".to_string() } else { format!("[{v} VALUE]") });
-    }
-    for f in spec.flags {
-        parts.push(format!("[{f}]"));
-    }
-    parts.join(" ")
 }
 
 /// A name zsh accepts for a plain parameter.

@@ -4,7 +4,9 @@
 
 use super::events;
 use super::pidfiles::name_operand;
-use super::{failed, usage, Args, Context, Exit, Failure, OptSpec, Outcome};
+use super::detect::PID;
+use super::spec::{Kind, Operand, Opt, Spec, VAR_ARRAY};
+use super::{failed, usage, Args, Context, Exit, Failure, Outcome};
 use crate::zsh::Value;
 use process_facts::pid::looks_like_pid;
 use process_facts::pidfd::PidFd;
@@ -13,10 +15,51 @@ use process_facts::signal::{self, parse_signal, signal_name};
 use process_facts::{parse_pid, tree, Identity, Pid};
 use std::time::{Duration, Instant};
 
-pub const SIGNAL: OptSpec = OptSpec { valued: &[], flags: &[], operands: &["name_or_pid", "signal"], min: 2, max: 2 };
-pub const CHILDREN: OptSpec = OptSpec { valued: &["-v"], flags: &[], operands: &["pid"], min: 1, max: 1 };
-pub const STOP: OptSpec = OptSpec { valued: &["--timeout"], flags: &["--force"], operands: &["name_or_pid"], min: 1, max: 1 };
-pub const KILL_TREE: OptSpec = OptSpec { valued: &["--signal"], flags: &[], operands: &["pid"], min: 1, max: 1 };
+pub const NAME_OR_PID: Operand =
+    Operand { name: "name_or_pid", kind: Kind::NameOrPid, about: "a PID, or the name of a PID file in $PROCESS_PID_DIR (the process recorded there)" };
+pub const TIMEOUT: Opt = Opt { name: "--timeout", value: Some(("SECONDS", Kind::Seconds)), about: "how long to wait for the exit after TERM (default $PROCESS_DEFAULT_TIMEOUT)" };
+pub const FORCE: Opt = Opt { name: "--force", value: None, about: "KILL what still runs after the timeout" };
+
+pub const SIGNAL: Spec = Spec {
+    purpose: "send a signal to a process, or to a service named by its PID file",
+    operands: &[NAME_OR_PID, Operand { name: "signal", kind: Kind::Signal, about: "a name (TERM, sigterm, SIGHUP, RTMIN+2) or a number" }],
+    min: 2,
+    max: 2,
+    options: &[],
+    exits: &[(0, "sent"), (1, "no such process, not running, refused (PID 1, the calling shell), or not permitted")],
+    see: "docs/control.md#process-signal",
+};
+pub const STOP: Spec = Spec {
+    purpose: "stop a process and what it started: TERM, wait for the exit, KILL with --force",
+    operands: &[NAME_OR_PID],
+    min: 1,
+    max: 1,
+    options: &[TIMEOUT, FORCE],
+    exits: &[
+        (0, "stopped (process.stop, or process.kill after KILL)"),
+        (1, "not running (a stale PID file is removed), refused, or still running after the timeout without --force"),
+        (130, "Ctrl-C ended the wait"),
+    ],
+    see: "docs/control.md#process-stop",
+};
+pub const CHILDREN: Spec = Spec {
+    purpose: "print a process's immediate children (zombies included), oldest first",
+    operands: &[PID],
+    min: 1,
+    max: 1,
+    options: &[VAR_ARRAY],
+    exits: &[(0, "printed, one a line"), (1, "it has no children")],
+    see: "docs/control.md#process-trees",
+};
+pub const KILL_TREE: Spec = Spec {
+    purpose: "signal a process and all its descendants, children first, the tree frozen meanwhile",
+    operands: &[PID],
+    min: 1,
+    max: 1,
+    options: &[Opt { name: "--signal", value: Some(("SIGNAL", Kind::Signal)), about: "the signal to send (default TERM)" }],
+    exits: &[(0, "every process signalled"), (1, "no such process, refused (the tree holds the calling shell), or some not signalled")],
+    see: "docs/control.md#process-trees",
+};
 
 /// A process the user named, by PID or by the name of its PID file.
 pub struct Target {

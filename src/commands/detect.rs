@@ -1,14 +1,58 @@
 //! Detection: process-exists, process-is-running, process-find-by-name,
 //! process-find-all-by-name, process-find-by-port.
 
-use super::{failed, usage, with_state, Args, Context, Exit, Failure, OptSpec, Outcome};
+use super::spec::{Kind, Operand, Opt, Spec, VAR, VAR_ARRAY};
+use super::{failed, usage, with_state, Args, Context, Exit, Failure, Outcome};
 use super::outcome::failed_with;
 use crate::zsh::Value;
 use process_facts::{find, parse_pid, ports, Pid};
 
-pub const EXISTS: OptSpec = OptSpec { valued: &[], flags: &[], operands: &["pid"], min: 1, max: 1 };
-pub const FIND: OptSpec = OptSpec { valued: &["-v"], flags: &[], operands: &["name"], min: 1, max: 1 };
-pub const PORT: OptSpec = OptSpec { valued: &["-v"], flags: &["--udp"], operands: &["port"], min: 1, max: 1 };
+pub const PID: Operand = Operand { name: "pid", kind: Kind::Pid, about: "a process ID" };
+const NAME: Operand = Operand {
+    name: "name",
+    kind: Kind::ProcessName,
+    about: "matched exactly: the kernel's name, a long name beyond its 15 bytes, or a script's file name under an interpreter",
+};
+
+pub const EXISTS: Spec = Spec {
+    purpose: "tell whether a process is running (a zombie or a thread ID is not)",
+    operands: &[PID],
+    min: 1,
+    max: 1,
+    options: &[],
+    exits: &[(0, "the process is running"), (1, "it is not (no such process, a zombie, a thread ID)")],
+    see: "docs/inspect.md#process-exists-process-is-running",
+};
+pub const IS_RUNNING: Spec = Spec { purpose: "the same as process-exists, under the spec's other name", ..EXISTS };
+pub const FIND_BY_NAME: Spec = Spec {
+    purpose: "print the PID of the oldest running process with this name",
+    operands: &[NAME],
+    min: 1,
+    max: 1,
+    options: &[VAR],
+    exits: &[(0, "found: its PID printed"), (1, "no such process (nothing printed)")],
+    see: "docs/inspect.md#process-find-by-name-process-find-all-by-name",
+};
+pub const FIND_ALL_BY_NAME: Spec = Spec {
+    purpose: "print the PIDs of every running process with this name, oldest first",
+    options: &[VAR_ARRAY],
+    exits: &[(0, "found: their PIDs printed, one a line"), (1, "no such process (nothing printed)")],
+    ..FIND_BY_NAME
+};
+pub const FIND_BY_PORT: Spec = Spec {
+    purpose: "print the PID of the process listening on a port (TCP, IPv4 and IPv6)",
+    operands: &[Operand { name: "port", kind: Kind::Port, about: "1 to 65535" }],
+    min: 1,
+    max: 1,
+    options: &[VAR, Opt { name: "--udp", value: None, about: "also bound UDP sockets" }],
+    exits: &[
+        (0, "found: its PID printed"),
+        (1, "nothing listens on that port"),
+        (2, "in use, but its owner's descriptors cannot be read by you (never reported as free)"),
+        (6, "no socket table can be read (no sock_diag, no /proc/net)"),
+    ],
+    see: "docs/inspect.md#process-find-by-port",
+};
 
 /// Exit status when the port is in use but its owner's fds cannot be read.
 pub const OWNER_UNKNOWN: Exit = Exit::Status(2);

@@ -5,16 +5,41 @@
 use super::control::{stop_target, timeout_option, Target};
 use super::info::command_name;
 use super::pidfiles::name_operand;
-use super::{failed, usage, Args, Context, Exit, Failure, OptSpec, Outcome};
+use super::control::{FORCE, NAME_OR_PID, TIMEOUT};
+use super::spec::{Kind, Operand, Spec};
+use super::{failed, usage, Args, Context, Exit, Failure, Outcome};
 use crate::zsh::Shell;
 use process_facts::pid::looks_like_pid;
 use process_facts::state::Member;
 use process_facts::store::validate_name;
 use process_facts::{parse_pid, Identity};
 
-pub const ADD: OptSpec = OptSpec { valued: &[], flags: &[], operands: &["group", "name_or_pid"], min: 2, max: 2 };
-pub const STOP: OptSpec = OptSpec { valued: &["--timeout"], flags: &["--force"], operands: &["group"], min: 1, max: 1 };
-pub const LIST: OptSpec = OptSpec { valued: &[], flags: &[], operands: &["group"], min: 1, max: 1 };
+const GROUP: Operand = Operand { name: "group", kind: Kind::Group, about: "a group's name (a file name: no /, no .., no leading dot)" };
+
+pub const ADD: Spec = Spec {
+    purpose: "add a process, or a service by name, to a group",
+    operands: &[GROUP, NAME_OR_PID],
+    min: 2,
+    max: 2,
+    options: &[],
+    exits: &[(0, "added (or already there)"), (1, "no such process, or the state directory is refused")],
+    see: "docs/control.md#groups",
+};
+pub const STOP: Spec = Spec {
+    purpose: "stop a group's members, last added first, then remove the group",
+    operands: &[GROUP],
+    min: 1,
+    max: 1,
+    options: &[TIMEOUT, FORCE],
+    exits: &[(0, "all stopped"), (1, "no such group, or some would not stop (they stay in it)"), (130, "Ctrl-C ended a wait")],
+    see: "docs/control.md#groups",
+};
+pub const LIST: Spec = Spec {
+    purpose: "list a group's members with their PIDs and commands",
+    options: &[],
+    exits: &[(0, "listed"), (1, "no such group, or empty")],
+    ..STOP
+};
 
 fn group_operand(args: &Args) -> Result<String, Failure> {
     let g = args.text(0)?;

@@ -1,12 +1,45 @@
 //! Information: process-get-cpu, process-get-memory, process-get-command, process-get-info.
 
 use super::detect::pid_operand;
-use super::{failed, with_state, Args, Context, Exit, OptSpec, Outcome};
+use super::detect::PID;
+use super::spec::{Opt, Spec, VAR};
+use super::{failed, with_state, Args, Context, Exit, Outcome};
 use crate::zsh::Value;
 use process_facts::cpu::{self, format_percent, Step};
 use process_facts::{proc, Identity, Pid};
 
-pub const ONE_PID: OptSpec = OptSpec { valued: &["-v"], flags: &[], operands: &["pid"], min: 1, max: 1 };
+pub const GET_CPU: Spec = Spec {
+    purpose: "print a process's recent CPU use, in percent of one core (one decimal)",
+    operands: &[PID],
+    min: 1,
+    max: 1,
+    options: &[VAR],
+    exits: &[(0, "printed"), (1, "no such process (0 printed)")],
+    see: "docs/inspect.md#process-get-cpu",
+};
+pub const GET_MEMORY: Spec = Spec {
+    purpose: "print a process's resident memory in KB",
+    exits: &[(0, "printed"), (1, "no such process (0 printed)")],
+    see: "docs/inspect.md#process-get-memory",
+    ..GET_CPU
+};
+pub const GET_COMMAND: Spec = Spec {
+    purpose: "print a process's command name (whole, not cut at the kernel's 15 bytes)",
+    exits: &[(0, "printed"), (1, "no such process (nothing printed)")],
+    see: "docs/inspect.md#process-get-command",
+    ..GET_CPU
+};
+pub const GET_INFO: Spec = Spec {
+    purpose: "print a process's PID, CPU, memory, command and start time",
+    options: &[Opt {
+        name: "-v",
+        value: Some(("ASSOC", super::spec::Kind::Var)),
+        about: "fill the associative array ASSOC (keys pid cpu memory command start_time start_epoch state ppid uid args)",
+    }],
+    exits: &[(0, "printed"), (1, "no such process")],
+    see: "docs/inspect.md#process-get-info",
+    ..GET_CPU
+};
 
 /// Recent CPU use of `pid` (see process_facts::cpu), None when there is no such process.
 /// Measured from the last sample any of the user's shells took (process_facts::samples),

@@ -10,7 +10,10 @@
 use super::control::{forget_if_gone, resolve, stop_process, stop_target, timeout_option, Stopped};
 use super::events;
 use super::pidfiles::name_operand;
-use super::{failed, usage, Args, Context, Exit, Failure, OptSpec, Outcome};
+use super::control::TIMEOUT;
+use super::pidfiles::NAME;
+use super::spec::{Kind, Operand, Opt, Spec, VAR};
+use super::{failed, usage, Args, Context, Exit, Failure, Outcome};
 use crate::zsh::Value;
 use process_facts::pidfd::PidFd;
 use process_facts::pidfile::Role;
@@ -24,15 +27,36 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-pub const START: OptSpec = OptSpec { valued: &["-v", "--wait"], flags: &[], operands: &["name", "command"], min: 2, max: 2 };
-pub const RESTART: OptSpec =
-    OptSpec { valued: &["-v", "--wait", "--timeout", "--delay"], flags: &[], operands: &["name", "command"], min: 2, max: 2 };
-pub const SUPERVISE: OptSpec = OptSpec {
-    valued: &["--max-restarts", "--window", "--delay", "--timeout"],
-    flags: &[],
-    operands: &["name", "command"],
+const COMMAND: Operand = Operand { name: "command", kind: Kind::Command, about: "run as zsh -f -c COMMAND, detached, output to $PROCESS_LOG_DIR/NAME.log" };
+const WAIT: Opt = Opt { name: "--wait", value: Some(("SECONDS", Kind::Seconds)), about: "how long it must stay up to count as started (default 0.2)" };
+
+pub const START: Spec = Spec {
+    purpose: "start a service detached, record its PID file, print its PID",
+    operands: &[NAME, COMMAND],
     min: 2,
     max: 2,
+    options: &[VAR, WAIT],
+    exits: &[(0, "started (process.start)"), (1, "already running, exited at once (its last log line is shown), or refused"), (130, "Ctrl-C")],
+    see: "docs/control.md#process-start-new",
+};
+pub const RESTART: Spec = Spec {
+    purpose: "stop a service if it runs (KILL after the timeout), wait, start it again",
+    options: &[VAR, WAIT, TIMEOUT, Opt { name: "--delay", value: Some(("SECONDS", Kind::Seconds)), about: "the pause between stop and start (default 1)" }],
+    exits: &[(0, "started again (process.restart)"), (1, "the new one exited at once, or refused"), (130, "Ctrl-C")],
+    see: "docs/control.md#process-restart",
+    ..START
+};
+pub const SUPERVISE: Spec = Spec {
+    purpose: "run a service in the foreground and start it again when it exits, within limits",
+    options: &[
+        Opt { name: "--max-restarts", value: Some(("N", Kind::Count)), about: "restarts allowed within the window (default $PROCESS_MAX_RESTARTS)" },
+        Opt { name: "--window", value: Some(("SECONDS", Kind::Seconds)), about: "restarts older than this are forgiven (default $PROCESS_RESTART_WINDOW)" },
+        Opt { name: "--delay", value: Some(("SECONDS", Kind::Seconds)), about: "the pause before a restart (default $PROCESS_RESTART_DELAY)" },
+        TIMEOUT,
+    ],
+    exits: &[(0, "stopped by TERM or HUP (the service stopped with it)"), (1, "gave up: too many restarts"), (130, "stopped by Ctrl-C")],
+    see: "docs/control.md#process-supervise-new",
+    ..START
 };
 
 /// How long a new service must stay up for `process-start` to call it started.

@@ -1,7 +1,8 @@
 //! Utilities: process-version, process-self-test.
 
 use super::info::{command_name, cpu_percent};
-use super::{Args, Context, Exit, OptSpec, Outcome};
+use super::spec::Spec;
+use super::{Args, Context, Exit, Outcome};
 use process_facts::pidfile::{Check, PidFiles};
 use process_facts::state::{Member, StateDir};
 use process_facts::wait::Plain;
@@ -9,7 +10,20 @@ use process_facts::{pidfd::PidFd, proc, tree, Identity};
 
 /// The library's version, as `process-version` prints it (the crate's own).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-pub const NONE: OptSpec = OptSpec { valued: &[], flags: &[], operands: &[], min: 0, max: 0 };
+pub const VERSION_SPEC: Spec = Spec {
+    purpose: "print the library's version",
+    operands: &[],
+    min: 0,
+    max: 0,
+    options: &[],
+    exits: &[(0, "printed")],
+    see: "docs/inspect.md#utilities",
+};
+pub const SELF_TEST: Spec = Spec {
+    purpose: "check what this machine gives the library, and print the spec's report",
+    exits: &[(0, "every check passed"), (1, "some failed")],
+    ..VERSION_SPEC
+};
 
 /// `process-version`
 pub fn version(cx: &mut Context, _args: &Args) -> Outcome {

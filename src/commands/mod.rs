@@ -15,6 +15,7 @@ mod control;
 mod detect;
 mod events;
 pub mod groups;
+mod help;
 mod info;
 mod lifecycle;
 mod meta;
@@ -23,18 +24,87 @@ pub mod outcome;
 mod pidfiles;
 mod registry;
 pub mod settings;
+pub mod spec;
 
-pub use args::{Args, OptSpec};
+pub use args::Args;
 pub use context::Context;
 pub use outcome::{failed, usage, Exit, Failure, Outcome};
 
-use crate::zsh::{Builtin, Shell};
+use crate::zsh::Shell;
+use spec::Spec;
 use std::cell::RefCell;
+use std::ffi::CStr;
 
-/// Runs one command: parses its arguments by `spec`, runs `body`, reports a failure.
-fn run(sh: &mut Shell, name: &'static str, argv: Vec<Vec<u8>>, spec: &OptSpec, body: fn(&mut Context, &Args) -> Outcome) -> i32 {
-    let mut cx = Context::new(sh, name);
-    let outcome = Args::parse(argv, spec).and_then(|args| body(&mut cx, &args));
+/// One builtin: its name, its spec (options, help), and what it does.
+pub struct Command {
+    pub name: &'static CStr,
+    pub spec: &'static Spec,
+    pub body: fn(&mut Context, &Args) -> Outcome,
+}
+
+impl Command {
+    pub fn name(&self) -> &'static str {
+        self.name.to_str().unwrap_or("process")
+    }
+}
+
+/// The commands, and their names for the zsh layer, from one list.
+macro_rules! commands {
+    ($( $name:literal => $spec:path, $body:path; )*) => {
+        pub static COMMANDS: &[Command] = &[ $( Command { name: $name, spec: &$spec, body: $body } ),* ];
+        pub static NAMES: &[&CStr] = &[ $( $name ),* ];
+    };
+}
+
+commands! {
+    // Detection
+    c"process-exists" => detect::EXISTS, detect::exists;
+    c"process-is-running" => detect::IS_RUNNING, detect::exists;
+    c"process-find-by-name" => detect::FIND_BY_NAME, detect::find_by_name;
+    c"process-find-all-by-name" => detect::FIND_ALL_BY_NAME, detect::find_all_by_name;
+    c"process-find-by-port" => detect::FIND_BY_PORT, detect::find_by_port;
+    // Information
+    c"process-get-cpu" => info::GET_CPU, info::get_cpu;
+    c"process-get-memory" => info::GET_MEMORY, info::get_memory;
+    c"process-get-command" => info::GET_COMMAND, info::get_command;
+    c"process-get-info" => info::GET_INFO, info::get_info;
+    // PID files
+    c"process-write-pid" => pidfiles::WRITE, pidfiles::write_pid;
+    c"process-read-pid" => pidfiles::READ, pidfiles::read_pid;
+    c"process-remove-pid" => pidfiles::REMOVE, pidfiles::remove_pid;
+    c"process-check-pid-file" => pidfiles::CHECK, pidfiles::check_pid_file;
+    // Control
+    c"process-signal" => control::SIGNAL, control::signal;
+    c"process-stop" => control::STOP, control::stop;
+    c"process-start" => lifecycle::START, lifecycle::start;
+    c"process-restart" => lifecycle::RESTART, lifecycle::restart;
+    c"process-supervise" => lifecycle::SUPERVISE, lifecycle::supervise;
+    c"process-get-children" => control::CHILDREN, control::get_children;
+    c"process-kill-tree" => control::KILL_TREE, control::kill_tree;
+    // Monitoring
+    c"process-monitor" => monitor::MONITOR, monitor::monitor;
+    // Groups
+    c"process-group-add" => groups::ADD, groups::add;
+    c"process-group-stop" => groups::STOP, groups::stop;
+    c"process-group-list" => groups::LIST, groups::list;
+    // Utilities
+    c"process-list" => registry::LIST, registry::list;
+    c"process-cleanup" => registry::CLEANUP, registry::cleanup;
+    c"process-version" => meta::VERSION_SPEC, meta::version;
+    c"process-self-test" => meta::SELF_TEST, meta::self_test;
+    c"process-help" => help::HELP, help::help;
+}
+
+/// Runs builtin `index` of [`COMMANDS`]: `-h`/`--help` prints its help; otherwise its
+/// arguments are parsed by its spec, it runs, and a failure is reported in one line.
+pub fn run(sh: &mut Shell, index: usize, argv: Vec<Vec<u8>>) -> i32 {
+    let Some(command) = COMMANDS.get(index) else { return 3 };
+    let mut cx = Context::new(sh, command.name());
+    if spec::wants_help(&argv) {
+        help::print_page(&mut cx, command);
+        return 0;
+    }
+    let outcome = Args::parse(argv, command.spec).and_then(|args| (command.body)(&mut cx, &args));
     match outcome {
         Ok(exit) => exit.code(),
         Err(f) => {
@@ -45,52 +115,6 @@ fn run(sh: &mut Shell, name: &'static str, argv: Vec<Vec<u8>>, spec: &OptSpec, b
         }
     }
 }
-
-/// A builtin table entry for `body`, whose options are `spec`.
-macro_rules! builtin {
-    ($name:literal, $spec:expr, $body:path) => {
-        Builtin { name: $name, run: |sh, name, argv| run(sh, name, argv, &$spec, $body) }
-    };
-}
-
-/// The builtins, in the order zsh lists them.
-pub static BUILTINS: &[Builtin] = &[
-    // Detection
-    builtin!(c"process-exists", detect::EXISTS, detect::exists),
-    builtin!(c"process-is-running", detect::EXISTS, detect::exists),
-    builtin!(c"process-find-by-name", detect::FIND, detect::find_by_name),
-    builtin!(c"process-find-all-by-name", detect::FIND, detect::find_all_by_name),
-    builtin!(c"process-find-by-port", detect::PORT, detect::find_by_port),
-    // Information
-    builtin!(c"process-get-cpu", info::ONE_PID, info::get_cpu),
-    builtin!(c"process-get-memory", info::ONE_PID, info::get_memory),
-    builtin!(c"process-get-command", info::ONE_PID, info::get_command),
-    builtin!(c"process-get-info", info::ONE_PID, info::get_info),
-    // PID files
-    builtin!(c"process-write-pid", pidfiles::WRITE, pidfiles::write_pid),
-    builtin!(c"process-read-pid", pidfiles::READ, pidfiles::read_pid),
-    builtin!(c"process-remove-pid", pidfiles::NAME_ONLY, pidfiles::remove_pid),
-    builtin!(c"process-check-pid-file", pidfiles::NAME_ONLY, pidfiles::check_pid_file),
-    // Control
-    builtin!(c"process-signal", control::SIGNAL, control::signal),
-    builtin!(c"process-stop", control::STOP, control::stop),
-    builtin!(c"process-start", lifecycle::START, lifecycle::start),
-    builtin!(c"process-restart", lifecycle::RESTART, lifecycle::restart),
-    builtin!(c"process-supervise", lifecycle::SUPERVISE, lifecycle::supervise),
-    builtin!(c"process-get-children", control::CHILDREN, control::get_children),
-    builtin!(c"process-kill-tree", control::KILL_TREE, control::kill_tree),
-    // Monitoring
-    builtin!(c"process-monitor", monitor::MONITOR, monitor::monitor),
-    // Groups
-    builtin!(c"process-group-add", groups::ADD, groups::add),
-    builtin!(c"process-group-stop", groups::STOP, groups::stop),
-    builtin!(c"process-group-list", groups::LIST, groups::list),
-    // Utilities
-    builtin!(c"process-list", registry::NONE, registry::list),
-    builtin!(c"process-cleanup", registry::NONE, registry::cleanup),
-    builtin!(c"process-version", meta::NONE, meta::version),
-    builtin!(c"process-self-test", meta::NONE, meta::self_test),
-];
 
 /// What lives as long as the module in this shell: the sample store kept open, the
 /// shell's own samples and socket owners for when that store is refused, and pidfds of

@@ -10,7 +10,9 @@
 use super::control::{resolve, Target};
 use super::events;
 use super::settings;
-use super::{failed, usage, Args, Context, Exit, Failure, OptSpec, Outcome};
+use super::control::NAME_OR_PID;
+use super::spec::{Kind, Opt, Spec};
+use super::{failed, usage, Args, Context, Exit, Failure, Outcome};
 use process_facts::cpu::format_percent;
 use process_facts::pidfd::PidFd;
 use process_facts::signal::{self, BlockedSignals};
@@ -22,12 +24,27 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub const MONITOR: OptSpec = OptSpec {
-    valued: &["--alert-cpu", "--alert-mem", "--interval", "--alert-after", "--csv", "--duration", "--count"],
-    flags: &["--alert-every"],
-    operands: &["name_or_pid"],
+pub const MONITOR: Spec = Spec {
+    purpose: "watch processes: sample CPU and memory, raise alerts, report deaths, keep a CSV history",
+    operands: &[NAME_OR_PID],
     min: 1,
     max: usize::MAX,
+    options: &[
+        Opt { name: "--interval", value: Some(("SECONDS", Kind::Seconds)), about: "between samples (default $PROCESS_MONITOR_INTERVAL)" },
+        Opt { name: "--alert-cpu", value: Some(("PERCENT", Kind::Percent)), about: "process.alert when CPU use is over PERCENT of one core" },
+        Opt { name: "--alert-mem", value: Some(("KB", Kind::Kilobytes)), about: "process.alert when resident memory is over KB" },
+        Opt { name: "--alert-after", value: Some(("N", Kind::Count)), about: "only after N samples in a row over a threshold (default 1)" },
+        Opt { name: "--alert-every", value: None, about: "alert at every sample over, not once per excursion" },
+        Opt { name: "--csv", value: Some(("FILE", Kind::File)), about: "append every sample to FILE (- for standard output)" },
+        Opt { name: "--duration", value: Some(("SECONDS", Kind::Seconds)), about: "stop after this long" },
+        Opt { name: "--count", value: Some(("N", Kind::Count)), about: "stop after N samples" },
+    ],
+    exits: &[
+        (0, "every target exited, or --duration / --count reached"),
+        (1, "a target not found at the start, or the CSV file refused or not writable"),
+        (130, "Ctrl-C (and 128 + the signal for TERM and HUP)"),
+    ],
+    see: "docs/monitoring.md",
 };
 
 /// The signals that end a monitor. An ignored one (a background job of a script ignores

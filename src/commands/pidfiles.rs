@@ -2,14 +2,47 @@
 //! process-check-pid-file. See process_facts::pidfile for the format and the safety.
 
 use super::detect::pid_operand;
-use super::{Args, Context, Exit, Failure, OptSpec, Outcome};
+use super::detect::PID;
+use super::spec::{Kind, Operand, Spec, VAR};
+use super::{Args, Context, Exit, Failure, Outcome};
 use crate::zsh::Value;
 use process_facts::pidfile::{Check, Contents, Role};
 use process_facts::store::validate_name;
 
-pub const WRITE: OptSpec = OptSpec { valued: &[], flags: &[], operands: &["name", "pid"], min: 2, max: 2 };
-pub const READ: OptSpec = OptSpec { valued: &["-v"], flags: &[], operands: &["name"], min: 1, max: 1 };
-pub const NAME_ONLY: OptSpec = OptSpec { valued: &[], flags: &[], operands: &["name"], min: 1, max: 1 };
+pub const NAME: Operand = Operand { name: "name", kind: Kind::Service, about: "the service's name: its PID file is $PROCESS_PID_DIR/NAME.pid" };
+
+pub const WRITE: Spec = Spec {
+    purpose: "record a PID in NAME's PID file, with the process's identity beside it",
+    operands: &[NAME, PID],
+    min: 2,
+    max: 2,
+    options: &[],
+    exits: &[(0, "written"), (1, "the directory is refused (see docs/safety.md) or cannot be written")],
+    see: "docs/inspect.md#process-write-pid",
+};
+pub const READ: Spec = Spec {
+    purpose: "print the PID in NAME's PID file (not checked for liveness)",
+    operands: &[NAME],
+    min: 1,
+    max: 1,
+    options: &[VAR],
+    exits: &[(0, "printed"), (1, "no PID file, or an empty or garbage one; or a refused file (one line says why)")],
+    see: "docs/inspect.md#process-read-pid",
+};
+pub const REMOVE: Spec = Spec {
+    purpose: "remove NAME's PID file and identity file",
+    options: &[],
+    exits: &[(0, "removed, or there was none")],
+    see: "docs/inspect.md#process-remove-pid",
+    ..READ
+};
+pub const CHECK: Spec = Spec {
+    purpose: "tell whether NAME's PID file names its running process; remove it when stale",
+    options: &[],
+    exits: &[(0, "running (the very process that was recorded)"), (1, "missing, or stale (then removed), or refused")],
+    see: "docs/inspect.md#process-check-pid-file",
+    ..READ
+};
 
 /// Operand `i` as a service name (a safe file name).
 pub fn name_operand(args: &Args, i: usize) -> Result<String, Failure> {

@@ -5,13 +5,27 @@
 //! process-write-pid (a PID file in `$PROCESS_PID_DIR`). A file the store refuses is
 //! reported in one line and skipped; the others are still listed or cleaned.
 
-use super::{Args, Context, Exit, OptSpec, Outcome};
+use super::spec::Spec;
+use super::{Args, Context, Exit, Outcome};
 use process_facts::pidfile::{Check, Contents};
 use process_facts::state::Member;
 use process_facts::store::Result as StoreResult;
 use process_facts::{proc, Identity};
 
-pub const NONE: OptSpec = OptSpec { valued: &[], flags: &[], operands: &[], min: 0, max: 0 };
+pub const LIST: Spec = Spec {
+    purpose: "list the processes the library tracks: started, supervised, or with a PID file",
+    operands: &[],
+    min: 0,
+    max: 0,
+    options: &[],
+    exits: &[(0, "listed (dead ones marked)")],
+    see: "docs/control.md#registry",
+};
+pub const CLEANUP: Spec = Spec {
+    purpose: "remove stale PID files, dead registry entries and dead group members",
+    exits: &[(0, "done (what was removed is said on stderr; nothing when nothing was)")],
+    ..LIST
+};
 
 /// The value, or the default after a one-line warning.
 fn or_warn<T: Default>(cx: &mut Context, r: StoreResult<T>) -> T {

@@ -23,17 +23,14 @@ use std::ptr;
 /// What the module is, for zsh: the builtins, what to do once loaded, the special
 /// parameter. Defined by the crate root (lib.rs), which wires the commands in.
 pub struct Definition {
-    pub builtins: &'static [Builtin],
+    /// The builtins' names; builtin `i` is run by `run(shell, i, arguments)` (unmetafied,
+    /// as bytes), which returns its exit status.
+    pub builtins: &'static [&'static CStr],
+    pub run: fn(&mut Shell, usize, Vec<Vec<u8>>) -> i32,
     /// Runs once when the module is loaded (after the version check).
     pub on_load: fn(&mut Shell),
     /// `$_PROCESS_GROUPS`: a read-only special associative array.
     pub groups: SpecialHash,
-}
-
-/// One builtin: its name and its handler (arguments unmetafied, as bytes).
-pub struct Builtin {
-    pub name: &'static CStr,
-    pub run: fn(&mut Shell, &'static str, Vec<Vec<u8>>) -> i32,
 }
 
 /// The callbacks behind a read-only special hash: one value, and every key.

@@ -78,7 +78,7 @@ fn definition() -> &'static super::Definition {
 unsafe extern "C" fn dispatch(name: *mut c_char, argv: *mut *mut c_char, _ops: ffi::Options, funcid: c_int) -> c_int {
     let Some(builtin) = definition().builtins.get(funcid as usize) else { return STATUS_INTERNAL };
     // Builtin names are our own ASCII literals.
-    let cmd_name: &'static str = builtin.name.to_str().unwrap_or("process");
+    let cmd_name: &'static str = builtin.to_str().unwrap_or("process");
     let _ = name;
     enter(cmd_name, || {
         let mut args = Vec::with_capacity(4);
@@ -90,7 +90,7 @@ unsafe extern "C" fn dispatch(name: *mut c_char, argv: *mut *mut c_char, _ops: f
                 p = p.add(1);
             }
         }
-        (builtin.run)(&mut Shell::new(), cmd_name, args)
+        (definition().run)(&mut Shell::new(), funcid as usize, args)
     })
 }
 
@@ -227,7 +227,7 @@ fn setup() -> c_int {
         .map(|(i, b)| ffi::builtin {
             // HANDLES_OPTS: without it zsh drops a leading `--` before the command sees
             // it, so `process-find-by-name -- -name` would refuse `-name` as an option.
-            node: ffi::hashnode { next: ptr::null_mut(), nam: b.name.as_ptr() as *mut c_char, flags: ffi::BINF_HANDLES_OPTS as c_int },
+            node: ffi::hashnode { next: ptr::null_mut(), nam: b.as_ptr() as *mut c_char, flags: ffi::BINF_HANDLES_OPTS as c_int },
             handlerfunc: Some(dispatch),
             minargs: 0,
             maxargs: -1,

@@ -99,6 +99,23 @@ pub fn prefix() -> &'static Path {
         std::fs::copy(repo_root().join("zsh/_process"), &shim).unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // share/, as scripts/install lays it out: the man page, the completion, and a
+        // run-help directory with one page per builtin (written by the module itself).
+        for (from, to) in [("man/zsh-process.1", "share/man/man1/zsh-process.1"), ("zsh/functions/_zsh_process", "share/zsh/site-functions/_zsh_process")] {
+            std::fs::create_dir_all(p.join(to).parent().unwrap()).unwrap();
+            std::fs::copy(repo_root().join(from), p.join(to)).unwrap();
+        }
+        let help = p.join("share/zsh-process/help");
+        std::fs::create_dir_all(&help).unwrap();
+        let made = Command::new("zsh")
+            .args(["-f", "-c", "source \"$1\" || exit 1; for b in $(process-help --list); do process-help $b >| \"$2/$b\"; done", "_"])
+            .arg(&shim)
+            .arg(&help)
+            .env("HOME", &p)
+            .env("XDG_RUNTIME_DIR", &p)
+            .status()
+            .unwrap();
+        assert!(made.success(), "cannot write the run-help pages");
         p
     })
 }
@@ -692,3 +709,66 @@ impl Case {
         start_script(script, &self.dir, name, extra)
     }
 }
+
+// ---- an interactive shell on a terminal ------------------------------------------------
+
+/// A real interactive zsh in tmux: types a line, presses Tab, reads the screen.
+pub struct Terminal {
+    socket: String,
+}
+
+impl Terminal {
+    /// A zsh -i in `env` whose .zshrc is `zshrc` (which must set a prompt with READY).
+    pub fn start(env: &Env, zshrc: &str) -> Option<Terminal> {
+        if std::process::Command::new("tmux").arg("-V").output().is_err() {
+            eprintln!("no tmux: skipping the interactive completion case");
+            return None;
+        }
+        let home = env.root.join("home");
+        std::fs::write(home.join(".zshrc"), zshrc).unwrap();
+        let socket = format!("zp-{}-{}", std::process::id(), env.root.file_name().unwrap().to_string_lossy());
+        let zsh = env.command(&["-i"]);
+        let mut c = std::process::Command::new("tmux");
+        c.args(["-L", &socket, "-f", "/dev/null", "new-session", "-d", "-x", "220", "-y", "50", "zsh", "-i"]);
+        for (k, v) in zsh.get_envs() {
+            if let Some(v) = v {
+                c.env(k, v);
+            }
+        }
+        c.env("TERM", "xterm-256color");
+        assert!(c.status().unwrap().success(), "tmux did not start");
+        let t = Terminal { socket };
+        assert!(wait_for(std::time::Duration::from_secs(10), || t.screen().contains("READY")), "the shell never started: {}", t.screen());
+        Some(t)
+    }
+
+    pub fn keys(&self, keys: &[&str]) {
+        let mut c = std::process::Command::new("tmux");
+        c.args(["-L", &self.socket, "send-keys", "-t", "0"]).args(keys);
+        assert!(c.status().unwrap().success());
+    }
+
+    pub fn screen(&self) -> String {
+        let out = std::process::Command::new("tmux").args(["-L", &self.socket, "capture-pane", "-p", "-t", "0"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// What the screen shows after typing `line` and pressing Tab (twice: the list).
+    pub fn complete(&self, line: &str, want: &[&str]) -> String {
+        self.keys(&["C-u", "C-l"]);
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        self.keys(&["-l", line]);
+        self.keys(&["Tab"]);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        self.keys(&["Tab"]);
+        wait_for(std::time::Duration::from_secs(5), || want.iter().all(|w| self.screen().contains(w)));
+        self.screen()
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("tmux").args(["-L", &self.socket, "kill-server"]).status();
+    }
+}
+
