@@ -11,14 +11,17 @@
 pub mod cpu;
 pub mod find;
 pub mod liveness;
+pub mod log;
 pub mod pid;
 pub mod pidfd;
 pub mod pidfile;
 pub mod ports;
 pub mod proc;
+pub mod ready;
 pub mod record;
 pub mod samples;
 pub mod signal;
+pub mod stack;
 pub mod spawn;
 pub mod state;
 pub mod store;

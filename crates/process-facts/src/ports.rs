@@ -158,7 +158,7 @@ impl OwnerMemory for crate::samples::Store {
 }
 
 /// Whether one of `pid`'s descriptors is one of the sockets `inodes`.
-fn holds_any(pid: Pid, inodes: &[u64]) -> io::Result<bool> {
+pub fn holds_any(pid: Pid, inodes: &[u64]) -> io::Result<bool> {
     let dir = std::fs::read_dir(format!("/proc/{pid}/fd"))?;
     for entry in dir.flatten() {
         if let Ok(target) = std::fs::read_link(entry.path()) {

@@ -173,6 +173,19 @@ pub fn stat(pid: Pid) -> io::Result<ProcStat> {
     ProcStat::parse(text).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unparsable /proc stat"))
 }
 
+/// How `id` ended, in `waitpid`'s status format, while it is an unreaped zombie: field 52
+/// of its stat (Linux 3.5 and later; readable by whoever may trace it). None while it
+/// runs, once it is reaped, or when the kernel will not say.
+pub fn exit_status(id: Identity) -> Option<i32> {
+    let mut buf = [0u8; 1024];
+    let text = read_small(id.pid, "stat", &mut buf).ok()?;
+    let close = text.iter().rposition(|&b| b == b')')?;
+    let fields: Vec<&str> = std::str::from_utf8(&text[close + 1..]).ok()?.split_ascii_whitespace().collect();
+    // fields[0] is field 3 (state): field N is fields[N - 3].
+    let (state, start, code) = (fields.first()?, fields.get(22 - 3)?, fields.get(52 - 3)?);
+    (*state == "Z" && start.parse::<u64>().ok()? == id.starttime).then(|| code.parse().ok()).flatten()
+}
+
 /// `/proc`, opened once for scans over every process ([`comm_at`]).
 pub fn open_proc_dir() -> io::Result<sys::OwnedFd> {
     sysfs::open_at(None, b"/proc", sysfs::flags::READ | sysfs::flags::DIRECTORY, 0)
@@ -299,6 +312,33 @@ pub fn boot_time() -> Option<u64> {
     let text = read_file("/proc/stat").ok()?;
     let text = String::from_utf8_lossy(&text);
     text.lines().find_map(|l| l.strip_prefix("btime ")).and_then(|v| v.trim().parse().ok())
+}
+
+/// Whether `path` is still the very file this process has mapped from it (the same
+/// inode as in `/proc/self/maps`): false once it has been replaced or removed, e.g. by a
+/// rebuild, so that nothing loads a different build in the belief it is this one.
+pub fn is_mapped_file(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(path) else { return false };
+    let Ok(maps) = read_file("/proc/self/maps") else { return false };
+    let want = path.as_os_str().as_encoded_bytes();
+    // address perms offset dev inode path
+    maps.split(|&b| b == b'\n').any(|line| {
+        let mut f = line.splitn(6, |&b| b == b' ');
+        let inode = f.nth(4).and_then(|i| std::str::from_utf8(i).ok()).and_then(|i| i.parse::<u64>().ok());
+        let name = f.next().map(|n| n.trim_ascii_start());
+        name == Some(want) && inode == Some(meta.ino())
+    })
+}
+
+/// How long ago the process started, from the seconds since boot (`/proc/uptime`, to the
+/// hundredth) and its start time in ticks after boot: exact where an epoch from `btime`
+/// (whole seconds) could be a second off.
+pub fn age(stat: &ProcStat) -> Option<std::time::Duration> {
+    let text = read_file("/proc/uptime").ok()?;
+    let up: f64 = String::from_utf8_lossy(&text).split_ascii_whitespace().next()?.parse().ok()?;
+    let started = stat.starttime as f64 / clock_ticks() as f64;
+    Some(std::time::Duration::from_secs_f64((up - started).max(0.0)))
 }
 
 /// This boot's random ID: start times only compare within one boot.

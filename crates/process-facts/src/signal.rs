@@ -129,6 +129,11 @@ impl BlockedSignals {
         }
     }
 
+    /// The signalfd, for a caller that polls it beside its own descriptors.
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
     /// A pending signal, if one arrived.
     pub fn take(&self) -> Option<i32> {
         sys::signal::read_signalfd(self.fd.as_fd())

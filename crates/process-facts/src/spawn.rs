@@ -1,11 +1,12 @@
 //! Starting a service the way a supervisor does: a new session (no controlling terminal,
-//! no job of the shell's, so no SIGHUP when the shell exits), stdin from /dev/null, stdout
-//! and stderr appended to a log, no other inherited descriptor (a caller's `$(...)` never
-//! waits on a pipe the service holds), default signal dispositions and an empty mask.
+//! no job of the shell's, so no SIGHUP when the shell exits), stdin from /dev/null (or a
+//! given pipe), stdout and stderr to its log (or its log writer's pipe), no other
+//! inherited descriptor (a caller's `$(...)` never waits on a pipe the service holds),
+//! default signal dispositions and an empty mask.
 //! And reaping it, with its exit status, even inside a shell that reaps every child.
 
 use crate::sys::process::{self as sysproc, Stdio};
-use crate::sys::{fs as sysfs, AsFd};
+use crate::sys::{fs as sysfs, AsFd, BorrowedFd};
 use crate::wait::{Blocker, Flow};
 use crate::Pid;
 use std::io;
@@ -13,12 +14,17 @@ use std::io;
 pub use crate::sys::process::Exit;
 pub use crate::sys::signal::ReapFirst;
 
-/// Runs `argv[0]` (a path) with `argv`, detached as described above, output appended to
-/// `log` (opened by the caller, through the store). Returns the child's PID.
-pub fn spawn_detached(argv: &[&[u8]], log: &std::fs::File) -> io::Result<Pid> {
+/// Runs `argv[0]` (a path) with `argv`, detached as described above, with `env`
+/// (`NAME=VALUE`) added to the environment, reading `stdin` (None: /dev/null) and writing
+/// to `output` (opened by the caller: a log through the store, or a pipe). Returns the
+/// child's PID.
+pub fn spawn_detached(argv: &[&[u8]], env: &[Vec<u8>], stdin: Option<BorrowedFd>, output: BorrowedFd) -> io::Result<Pid> {
     let null = sysfs::open_at(None, b"/dev/null", sysfs::flags::READ, 0)?;
-    sysproc::spawn_detached(argv, Stdio { stdin: null.as_fd(), stdout: log.as_fd(), stderr: log.as_fd() })
+    let stdin = stdin.unwrap_or(null.as_fd());
+    sysproc::spawn_detached(argv, env, Stdio { stdin, stdout: output, stderr: output })
 }
+
+pub use crate::sys::process::pipe;
 
 /// The child `pid`'s exit if it has exited (reaping it); None while it runs, or when it
 /// was reaped elsewhere.
@@ -65,7 +71,7 @@ mod tests {
     #[test]
     fn detached_output_goes_to_the_log() {
         let (path, file) = log("out");
-        let pid = spawn_detached(&[b"/bin/sh", b"-c", b"echo hello; echo oops >&2; ls /proc/self/fd; exit 3"], &file).unwrap();
+        let pid = spawn_detached(&[b"/bin/sh", b"-c", b"echo hello; echo oops >&2; ls /proc/self/fd; exit 3"], &[], None, file.as_fd()).unwrap();
         assert_eq!(reap(pid, &mut Plain), Some(Exit::Code(3)));
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("hello") && text.contains("oops"), "{text}");
@@ -78,7 +84,7 @@ mod tests {
     #[test]
     fn new_session_and_missing_program() {
         let (path, file) = log("session");
-        let pid = spawn_detached(&[b"/bin/sleep", b"5"], &file).unwrap();
+        let pid = spawn_detached(&[b"/bin/sleep", b"5"], &[], None, file.as_fd()).unwrap();
         // The child calls setsid right after fork: give it a moment.
         let mut session = 0;
         for _ in 0..200 {
@@ -92,7 +98,7 @@ mod tests {
         assert_eq!(try_reap(pid), None);
         crate::signal::send(crate::proc::Identity::of(pid).unwrap(), libc::SIGTERM).unwrap();
         assert_eq!(reap(pid, &mut Plain), Some(Exit::Signal(libc::SIGTERM)));
-        let pid = spawn_detached(&[b"/nonexistent/program"], &file).unwrap();
+        let pid = spawn_detached(&[b"/nonexistent/program"], &[], None, file.as_fd()).unwrap();
         assert_eq!(reap(pid, &mut Plain), Some(Exit::Code(127)));
         assert_eq!(reap(pid, &mut Plain), None, "already reaped");
         let _ = std::fs::remove_file(&path);

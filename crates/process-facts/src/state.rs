@@ -4,6 +4,7 @@
 //! - `groups/GROUP`: the members in the order added, one `service=NAME` or
 //!   `process=PID STARTTIME` line each ([`Record`]);
 //! - `registry/NAME`: what `process-start` & co. launched ([`Entry`]);
+//! - `stacks/STACK`: a Procfile brought up by `process-up` ([`crate::stack::Stack`]);
 //! - `locks/NAME`: held while NAME is being started, so two shells never start it twice.
 //!
 //! Every change is a read-modify-write under an exclusive lock on its directory, ending in
@@ -58,7 +59,7 @@ fn record_of(members: &[Member]) -> Record {
     r
 }
 
-/// A registry entry: what was launched, as whom, and who supervises it.
+/// A registry entry: what was launched, as whom, who supervises it, and how it is doing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Entry {
     pub pid: Pid,
@@ -68,6 +69,20 @@ pub struct Entry {
     pub started_epoch: u64,
     /// The supervising process, when `process-supervise` runs it.
     pub supervisor: Option<Identity>,
+    /// The readiness check it was started with (`port 8080`, ...; empty: none).
+    pub check: String,
+    /// When it was ready (epoch seconds): the check passed, or, without one, it started.
+    pub ready_epoch: Option<u64>,
+    /// How many times its supervisor has started it again.
+    pub restarts: u32,
+    /// The services it was started after (`--after`).
+    pub after: Vec<String>,
+    /// The stack (`process-up`) it belongs to.
+    pub stack: Option<String>,
+    /// Its supervisor gave up on it (too many restarts): it stays listed, as dead.
+    pub gave_up: bool,
+    /// The process writing its log (see crate::log).
+    pub logger: Option<Identity>,
 }
 
 impl Entry {
@@ -86,14 +101,35 @@ impl Entry {
             r.push("supervisor_pid", s.pid);
             r.push("supervisor_start", s.starttime);
         }
+        if !self.check.is_empty() {
+            r.push("check", &self.check);
+        }
+        if let Some(t) = self.ready_epoch {
+            r.push("ready", t);
+        }
+        r.push("restarts", self.restarts);
+        for a in &self.after {
+            r.push("after", a);
+        }
+        if let Some(s) = &self.stack {
+            r.push("stack", s);
+        }
+        if self.gave_up {
+            r.push("gave_up", 1);
+        }
+        if let Some(l) = self.logger {
+            r.push("logger_pid", l.pid);
+            r.push("logger_start", l.starttime);
+        }
         r
     }
 
     fn from_record(r: &Record) -> Option<Entry> {
-        let supervisor = match (r.parse_of("supervisor_pid"), r.parse_of("supervisor_start")) {
+        let identity = |pid: &str, start: &str| match (r.parse_of(pid), r.parse_of(start)) {
             (Some(pid), Some(starttime)) => Some(Identity { pid, starttime }),
             _ => None,
         };
+        let supervisor = identity("supervisor_pid", "supervisor_start");
         let e = Entry {
             pid: r.parse_of("pid")?,
             starttime: r.parse_of("start")?,
@@ -101,6 +137,13 @@ impl Entry {
             log: r.get("log").unwrap_or_default().to_string(),
             started_epoch: r.parse_of("started").unwrap_or(0),
             supervisor,
+            check: r.get("check").unwrap_or_default().to_string(),
+            ready_epoch: r.parse_of("ready"),
+            restarts: r.parse_of("restarts").unwrap_or(0),
+            after: r.all("after").map(str::to_string).collect(),
+            stack: r.get("stack").map(str::to_string),
+            gave_up: r.get("gave_up") == Some("1"),
+            logger: identity("logger_pid", "logger_start"),
         };
         (e.pid > 0).then_some(e)
     }
@@ -113,6 +156,7 @@ pub struct StateDir {
 const GROUPS: &str = "groups";
 const REGISTRY: &str = "registry";
 const LOCKS: &str = "locks";
+const STACKS: &str = "stacks";
 
 impl StateDir {
     pub fn new(root: impl Into<PathBuf>) -> StateDir {
@@ -214,6 +258,51 @@ impl StateDir {
         self.names_in(REGISTRY)
     }
 
+    /// Changes NAME's entry in place, if it is still the one of `pid` (a newer start has
+    /// its own entry, not to be touched). Under the registry's lock.
+    pub fn update(&self, name: &str, pid: Pid, change: &mut dyn FnMut(&mut Entry), b: &mut dyn Blocker) -> Result<bool> {
+        validate_name(name)?;
+        let Some(dir) = self.sub(REGISTRY)? else { return Ok(false) };
+        let _lock = dir.lock(LockKind::Exclusive, b)?;
+        let Some(mut entry) = dir.read_text(name)?.and_then(|t| Entry::from_record(&Record::parse(&t))) else { return Ok(false) };
+        if entry.pid != pid {
+            return Ok(false);
+        }
+        change(&mut entry);
+        dir.write(name, entry.to_record().to_text().as_bytes(), 0o600, true)?;
+        Ok(true)
+    }
+
+    /// The registry directory, for watching it change (a service becoming ready).
+    pub fn registry_dir(&self) -> Result<Dir> {
+        self.create_sub(REGISTRY)
+    }
+
+    // ---- stacks ----
+
+    pub fn save_stack(&self, stack: &crate::stack::Stack) -> Result<()> {
+        validate_name(&stack.name)?;
+        self.create_sub(STACKS)?.write(&stack.name, stack.to_record().to_text().as_bytes(), 0o600, true)
+    }
+
+    pub fn stack(&self, name: &str) -> Result<Option<crate::stack::Stack>> {
+        validate_name(name)?;
+        let Some(dir) = self.sub(STACKS)? else { return Ok(None) };
+        Ok(dir.read_text(name)?.and_then(|t| crate::stack::Stack::from_record(name, &Record::parse(&t))))
+    }
+
+    pub fn remove_stack(&self, name: &str) -> Result<()> {
+        validate_name(name)?;
+        match self.sub(STACKS)? {
+            Some(dir) => dir.remove(name).map(drop),
+            None => Ok(()),
+        }
+    }
+
+    pub fn stack_names(&self) -> Result<Vec<String>> {
+        self.names_in(STACKS)
+    }
+
     // ---- starting ----
 
     /// Held while `name` is being started: a second start of the same name, from another
@@ -290,9 +379,19 @@ mod tests {
             log: "/tmp/x.log".into(),
             started_epoch: 1700000000,
             supervisor: Some(Identity { pid: 11, starttime: 21 }),
+            check: "port 8080".into(),
+            ready_epoch: Some(1700000001),
+            restarts: 2,
+            after: vec!["db".into(), "cache".into()],
+            stack: Some("shop".into()),
+            gave_up: true,
+            logger: Some(Identity { pid: 12, starttime: 22 }),
         };
         s.register("web", &e).unwrap();
-        assert_eq!(s.entry("web").unwrap(), Some(e));
+        assert_eq!(s.entry("web").unwrap(), Some(e.clone()));
+        assert!(s.update("web", 10, &mut |e| e.restarts = 3, &mut Plain).unwrap());
+        assert!(!s.update("web", 99, &mut |e| e.restarts = 9, &mut Plain).unwrap(), "another start's entry is left alone");
+        assert_eq!(s.entry("web").unwrap().unwrap().restarts, 3);
         assert_eq!(s.registered_names().unwrap(), vec!["web".to_string()]);
         s.unregister("web").unwrap();
         assert!(s.entry("web").unwrap().is_none());

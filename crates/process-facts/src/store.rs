@@ -231,6 +231,17 @@ impl Dir {
         Ok(Some((fd, st)))
     }
 
+    /// Opens the file `name` for reading by the rules (None when absent), for a reader
+    /// that goes on reading as it grows: a log being followed.
+    pub fn open_read(&self, name: &str) -> Result<Option<(std::fs::File, Stat)>> {
+        Ok(self.open_checked(name)?.map(|(fd, st)| (std::fs::File::from(fd), st)))
+    }
+
+    /// The directory's descriptor, for watching it (inotify) or binding a socket in it.
+    pub fn fd(&self) -> sys::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
     /// Reads up to `limit` bytes of `fd` (one more tells the caller it was longer).
     fn read_up_to(&self, name: &str, fd: &OwnedFd, limit: usize, size_hint: u64) -> Result<Vec<u8>> {
         let mut buf = Vec::with_capacity((size_hint as usize).clamp(64, limit + 1));

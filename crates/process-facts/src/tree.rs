@@ -108,6 +108,23 @@ pub fn descendants_deepest_first(root: Pid) -> std::io::Result<Vec<Pid>> {
     Ok(order)
 }
 
+/// Everything a service is: `root`, its descendants, and, when `root` leads its own
+/// session (every service this library starts does), every other process of that
+/// session: a daemon that forked twice to leave its parent is still found. Deepest first,
+/// `root` last.
+pub fn service_tree(root: Pid) -> std::io::Result<Vec<Pid>> {
+    let mut out = descendants_deepest_first(root)?;
+    if proc::stat(root).is_ok_and(|s| s.session == root) {
+        for pid in proc::all_pids()? {
+            if pid != root && !out.contains(&pid) && proc::stat(pid).is_ok_and(|s| s.session == root) {
+                out.insert(0, pid);
+            }
+        }
+    }
+    out.push(root);
+    Ok(out)
+}
+
 /// `pid` itself and its ancestors up to PID 1, from each one's parent in `/proc/PID/stat`.
 pub fn ancestors_of(pid: Pid) -> Vec<Pid> {
     let mut out = vec![pid];

@@ -251,3 +251,62 @@ pub fn close_for_test(fd: i32) {
     // SAFETY: closes a number the test owns.
     unsafe { libc::close(fd) };
 }
+
+/// An inotify instance (non-blocking: read it after poll says so).
+pub fn inotify() -> io::Result<OwnedFd> {
+    // SAFETY: a new descriptor that we own.
+    let fd = check(unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) } as libc::c_long)?;
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// What inotify reports, for [`inotify_watch`].
+pub mod watch {
+    pub const MODIFY: u32 = libc::IN_MODIFY;
+    pub const CLOSE_WRITE: u32 = libc::IN_CLOSE_WRITE;
+    pub const CREATE: u32 = libc::IN_CREATE;
+    pub const MOVED_TO: u32 = libc::IN_MOVED_TO;
+    pub const MOVE_SELF: u32 = libc::IN_MOVE_SELF;
+    pub const DELETE_SELF: u32 = libc::IN_DELETE_SELF;
+}
+
+/// Watches the file `name` in the directory `dir` (through `/proc/self/fd`, so the
+/// directory already checked is the one watched), or `dir` itself when `name` is empty,
+/// for `mask`. A symlink named `name` is not followed.
+pub fn inotify_watch(ino: BorrowedFd, dir: BorrowedFd, name: &[u8], mask: u32) -> io::Result<i32> {
+    let mut path = format!("/proc/self/fd/{}", dir.as_raw_fd()).into_bytes();
+    if !name.is_empty() {
+        path.push(b'/');
+        path.extend_from_slice(name);
+    }
+    // The magic link to the directory itself must be followed.
+    let mask = if name.is_empty() { mask } else { mask | libc::IN_DONT_FOLLOW };
+    with_cstr(&path, |c| {
+        // SAFETY: a NUL-terminated path; returns a watch descriptor (a number, not an fd).
+        check(unsafe { libc::inotify_add_watch(ino.as_raw_fd(), c.as_ptr(), mask) } as libc::c_long).map(|w| w as i32)
+    })
+}
+
+/// Reads what an inotify descriptor has to say (it is non-blocking): the names the
+/// events are about (empty for an event on a watched file itself), or None when nothing
+/// was waiting.
+pub fn inotify_read(ino: BorrowedFd) -> Option<Vec<Vec<u8>>> {
+    let mut buf = [0u8; 4096];
+    let mut names = Vec::new();
+    let mut any = false;
+    while let Ok(n) = read(ino, &mut buf) {
+        if n == 0 {
+            break;
+        }
+        any = true;
+        // struct inotify_event: wd, mask, cookie, len (four 32-bit words), then `len`
+        // bytes of NUL-padded name.
+        let mut at = 0;
+        while at + 16 <= n {
+            let len = u32::from_ne_bytes([buf[at + 12], buf[at + 13], buf[at + 14], buf[at + 15]]) as usize;
+            let name = &buf[(at + 16).min(n)..(at + 16 + len).min(n)];
+            names.push(name.iter().copied().take_while(|&b| b != 0).collect());
+            at += 16 + len;
+        }
+    }
+    any.then_some(names)
+}

@@ -123,3 +123,67 @@ pub fn sock_diag(family: u8, protocol: u8, states: u32, port: u16) -> io::Result
         }
     }
 }
+
+/// A datagram socket bound at `path` for the sd_notify protocol (`$NOTIFY_SOCKET`), with
+/// SO_PASSCRED on, so each message comes with its sender's PID. Non-blocking.
+pub fn notify_socket(path: &std::path::Path) -> io::Result<OwnedFd> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    // SAFETY: socket calls on a socket we own; sockaddr_un filled within its bounds.
+    unsafe {
+        let mut addr: libc::sockaddr_un = std::mem::zeroed();
+        if bytes.len() >= addr.sun_path.len() {
+            return Err(super::invalid("the notify socket's path is too long"));
+        }
+        let s = check(libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0) as libc::c_long)?;
+        let s = OwnedFd::from_raw_fd(s as i32);
+        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        for (i, b) in bytes.iter().enumerate() {
+            addr.sun_path[i] = *b as libc::c_char;
+        }
+        let len = (std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1) as libc::socklen_t;
+        check(libc::bind(s.as_raw_fd(), (&addr as *const libc::sockaddr_un).cast(), len) as libc::c_long)?;
+        let on: libc::c_int = 1;
+        check(libc::setsockopt(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_PASSCRED, (&on as *const libc::c_int).cast(), 4) as libc::c_long)?;
+        Ok(s)
+    }
+}
+
+/// A datagram received on a notify socket, and who sent it (the kernel's word, from
+/// SCM_CREDENTIALS: a sender cannot forge it).
+pub struct Notification {
+    pub data: Vec<u8>,
+    /// The sender's PID and uid.
+    pub sender: Option<(i32, u32)>,
+}
+
+/// One datagram from a notify socket; None when nothing is waiting.
+pub fn recv_notify(fd: std::os::fd::BorrowedFd) -> Option<Notification> {
+    // SAFETY: recvmsg into our own buffers; the control message is read within the bounds
+    // the kernel reported.
+    unsafe {
+        let mut data = vec![0u8; 4096];
+        let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: data.len() };
+        let mut control = [0u8; 128];
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = control.len();
+        let n = libc::recvmsg(fd.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT);
+        if n < 0 {
+            return None;
+        }
+        data.truncate(n as usize);
+        let mut sender = None;
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_CREDENTIALS {
+                let cred = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::ucred);
+                sender = Some((cred.pid, cred.uid));
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+        Some(Notification { data, sender })
+    }
+}

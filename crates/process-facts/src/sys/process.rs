@@ -130,11 +130,38 @@ extern "C" {
     static environ: *const *const c_char;
 }
 
-/// Forks and execs `argv[0]` (a path) with `argv` and the current environment, detached
+/// This process's environment, with `extra` (`NAME=VALUE`) replacing or adding entries.
+fn environment_with(extra: &[Vec<u8>]) -> io::Result<Vec<CString>> {
+    let name_of = |e: &[u8]| e.split(|&b| b == b'=').next().map(<[u8]>::to_vec).unwrap_or_default();
+    let extra_names: Vec<Vec<u8>> = extra.iter().map(|e| name_of(e)).collect();
+    let mut out = Vec::new();
+    // SAFETY: environ is a NULL-terminated array of NUL-terminated strings, read (not
+    // kept) while this single-threaded process does nothing else with it.
+    unsafe {
+        let mut p = environ;
+        while !p.is_null() && !(*p).is_null() {
+            let entry = std::ffi::CStr::from_ptr(*p).to_bytes();
+            if !extra_names.contains(&name_of(entry)) {
+                out.push(CString::new(entry).map_err(|_| super::invalid("a NUL in the environment"))?);
+            }
+            p = p.add(1);
+        }
+    }
+    for e in extra {
+        out.push(CString::new(e.clone()).map_err(|_| super::invalid("a NUL byte in an environment variable"))?);
+    }
+    Ok(out)
+}
+
+/// Forks and execs `argv[0]` (a path) with `argv` and the current environment (plus
+/// `extra_env`, `NAME=VALUE` entries that replace a variable of the same name), detached
 /// the way a supervisor starts a service: a new session (no controlling terminal, no job
 /// of the caller's), the given stdin/stdout/stderr and no other descriptor, the default
 /// disposition for every signal and an empty signal mask. Returns the child's PID.
-pub fn spawn_detached(argv: &[&[u8]], stdio: Stdio) -> io::Result<Pid> {
+pub fn spawn_detached(argv: &[&[u8]], extra_env: &[Vec<u8>], stdio: Stdio) -> io::Result<Pid> {
+    let envs: Vec<CString> = environment_with(extra_env)?;
+    let mut env_ptrs: Vec<*const c_char> = envs.iter().map(|e| e.as_ptr()).collect();
+    env_ptrs.push(std::ptr::null());
     let args: Vec<CString> = argv
         .iter()
         .map(|a| CString::new(*a).map_err(|_| super::invalid("an argument contains a NUL byte")))
@@ -171,10 +198,18 @@ pub fn spawn_detached(argv: &[&[u8]], stdio: Stdio) -> io::Result<Pid> {
                     libc::signal(sig, libc::SIG_DFL);
                 }
             }
-            libc::execve(ptrs[0], ptrs.as_ptr(), environ);
+            libc::execve(ptrs[0], ptrs.as_ptr(), env_ptrs.as_ptr());
             libc::write(2, failure.as_ptr().cast(), failure.len());
             libc::_exit(127);
         }
     }
     check(pid as libc::c_long).map(|p| p as Pid)
+}
+
+/// A pipe, both ends close-on-exec: (read, write).
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe2 fills the two-int array with new descriptors that we own.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } as libc::c_long)?;
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
