@@ -47,6 +47,16 @@ impl<'s> Context<'s> {
         self.sh.error_line(&format!("{}: {message}", self.name));
     }
 
+    /// Says what a failure says: its line, then the lines it quotes.
+    pub fn report(&mut self, f: &super::Failure) {
+        if !f.message.is_empty() {
+            self.warn(&f.message);
+        }
+        for line in &f.detail {
+            self.sh.error_line(&format!("  | {line}"));
+        }
+    }
+
     /// A debug line, when `$PROCESS_DEBUG` is true: through `_log` (or the shim's
     /// fallback), else straight to stderr.
     pub fn debug(&mut self, message: &str) {

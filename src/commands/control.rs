@@ -193,19 +193,21 @@ fn terminate(cx: &mut Context, fd: &PidFd) -> Result<bool, Failure> {
     }
 }
 
-/// The processes `id` has started (its descendants, deepest first), as pidfds taken
-/// before anything is signalled, so that none is mistaken for a process that reuses its
-/// PID later. Refuses a process whose tree holds the calling shell.
+/// The processes `id` has started (its descendants, deepest first, and when it leads a
+/// session of its own, as every service this library starts does, the rest of that
+/// session: a daemon that forked away from it), as pidfds taken before anything is
+/// signalled, so that none is mistaken for a process that reuses its PID later. Refuses a
+/// process whose tree holds the calling shell.
 fn started_by(cx: &mut Context, id: Identity) -> Result<Vec<PidFd>, Failure> {
     let me = process_facts::proc::current_pid();
     let shell = cx.sh.shell_pid();
     if contains_caller(cx, id.pid) {
         return Err(failed(format!("refusing to stop {}: the calling shell is one of its descendants", id.pid)));
     }
-    Ok(tree::descendants_deepest_first(id.pid)
+    Ok(tree::service_tree(id.pid)
         .map_err(|e| failed(format!("cannot read /proc: {e}")))?
         .into_iter()
-        .filter(|&p| p > 1 && p != me && p != shell)
+        .filter(|&p| p > 1 && p != id.pid && p != me && p != shell)
         .filter_map(Identity::of)
         .filter_map(|d| PidFd::open(d).ok())
         .collect())

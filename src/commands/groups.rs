@@ -26,7 +26,7 @@ pub const ADD: Spec = Spec {
     see: "docs/control.md#groups",
 };
 pub const STOP: Spec = Spec {
-    purpose: "stop a group's members, last added first, then remove the group",
+    purpose: "stop a group's members, dependents and the last added first, then remove the group",
     operands: &[GROUP],
     min: 1,
     max: 1,
@@ -42,7 +42,11 @@ pub const LIST: Spec = Spec {
 };
 
 fn group_operand(args: &Args) -> Result<String, Failure> {
-    let g = args.text(0)?;
+    group_name(args.text(0)?)
+}
+
+/// A group's name, checked: it becomes a file name.
+pub fn group_name(g: &str) -> Result<String, Failure> {
     if let Err(process_facts::store::StoreError::BadName(_, why)) = validate_name(g) {
         return Err(usage(format!("invalid group name '{g}': {why}")));
     }
@@ -77,7 +81,8 @@ pub fn add(cx: &mut Context, args: &Args) -> Outcome {
 }
 
 /// `process-group-stop GROUP [--timeout S] [--force]`: stops the members in the reverse
-/// order of adding (last added, first stopped), then removes the group. Members that
+/// order of adding (last added, first stopped; dependents before what they were started
+/// `--after`), then removes the group. Members that
 /// would not stop stay in the group, and the status is 1.
 pub fn stop(cx: &mut Context, args: &Args) -> Outcome {
     let group = group_operand(args)?;
@@ -89,7 +94,7 @@ pub fn stop(cx: &mut Context, args: &Args) -> Outcome {
         return Err(failed(format!("no such group, or empty: {group}")));
     }
     let mut still_running: Vec<Member> = Vec::new();
-    for member in members.iter().rev() {
+    for member in stop_order(cx, &members) {
         let Some(target) = member_target(cx, member) else { continue };
         if let Err(f) = stop_target(cx, &target, timeout, force) {
             if f.is_interrupted() {
@@ -101,6 +106,24 @@ pub fn stop(cx: &mut Context, args: &Args) -> Outcome {
     }
     state.group_retain(&group, &mut |m| still_running.contains(m), cx)?;
     Ok(Exit::yes_no(still_running.is_empty()))
+}
+
+/// The members in the order to stop them: the reverse of the order they were added,
+/// except that a service started `--after` another member stops before it (dependents
+/// first). With a cycle, simply the reverse order.
+fn stop_order<'m>(cx: &mut Context, members: &'m [Member]) -> Vec<&'m Member> {
+    let labels: Vec<String> = members.iter().map(Member::label).collect();
+    let names: Vec<&str> = labels.iter().map(String::as_str).collect();
+    let state = cx.settings().state();
+    let after: Vec<Vec<String>> = members
+        .iter()
+        .map(|m| match m {
+            Member::Service(n) => state.entry(n).ok().flatten().map(|e| e.after).unwrap_or_default(),
+            Member::Process(_) => Vec::new(),
+        })
+        .collect();
+    let order = process_facts::stack::dependency_order(&names, &after).unwrap_or_else(|_| (0..members.len()).collect());
+    order.into_iter().rev().map(|i| &members[i]).collect()
 }
 
 /// `process-group-list GROUP`: the documented format; dead members are marked.

@@ -1,48 +1,54 @@
-//! Starting services: process-start, process-restart, process-supervise.
-//!
-//! A service's command runs as `zsh -f -c COMMAND` (the same zsh binary as the caller),
-//! detached (process_facts::spawn): its own session, stdin from /dev/null, output
-//! appended to `$PROCESS_LOG_DIR/NAME.log`, no inherited descriptors, not in the shell's
-//! job table. zsh execs the last simple command itself, so the PID recorded is the
-//! service's own. Exported variables and the current directory are passed on; shell
-//! functions and aliases are not (as with cron or systemd).
+//! Starting services: process-start, process-restart, process-supervise. How a service
+//! is launched, logged, waited for and recorded is in [`super::service`].
 
-use super::control::{forget_if_gone, resolve, stop_process, stop_target, timeout_option, Stopped};
+use super::control::{forget_if_gone, resolve, stop_process, stop_target, timeout_option, Stopped, TIMEOUT};
 use super::events;
-use super::pidfiles::name_operand;
-use super::control::TIMEOUT;
-use super::pidfiles::NAME;
+use super::pidfiles::{name_operand, NAME};
+use super::service::{self, await_dependencies, await_ready, confirm_started, forget, launch, mark_ready, record, Launched, NotStarted, Readiness, Recorded};
+use super::service::{AFTER, READY_CMD, READY_LOG, READY_NOTIFY, READY_PORT, READY_TIMEOUT};
 use super::spec::{Kind, Operand, Opt, Spec, VAR};
 use super::{failed, usage, Args, Context, Exit, Failure, Outcome};
 use crate::zsh::Value;
 use process_facts::pidfd::PidFd;
-use process_facts::pidfile::Role;
 use process_facts::signal::BlockedSignals;
-use process_facts::spawn::{self, spawn_detached, Exit as ChildExit, ReapFirst};
-use process_facts::state::Entry;
-use process_facts::store::{Dir, Lock};
+use process_facts::spawn::{self, Exit as ChildExit, ReapFirst};
+use process_facts::store::Lock;
 use process_facts::{proc, Identity};
 use std::collections::VecDeque;
-use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 const COMMAND: Operand = Operand { name: "command", kind: Kind::Command, about: "run as zsh -f -c COMMAND, detached, output to $PROCESS_LOG_DIR/NAME.log" };
-const WAIT: Opt = Opt { name: "--wait", value: Some(("SECONDS", Kind::Seconds)), about: "how long it must stay up to count as started (default 0.2)" };
+const WAIT: Opt = Opt { name: "--wait", value: Some(("SECONDS", Kind::Seconds)), about: "without a readiness check: how long it must stay up to count as started (default 0.2)" };
 
 pub const START: Spec = Spec {
-    purpose: "start a service detached, record its PID file, print its PID",
+    purpose: "start a service detached, record its PID file, print its PID once it is up (or ready)",
     operands: &[NAME, COMMAND],
     min: 2,
     max: 2,
-    options: &[VAR, WAIT],
-    exits: &[(0, "started (process.start)"), (1, "already running, exited at once (its last log line is shown), or refused"), (130, "Ctrl-C")],
-    see: "docs/control.md#process-start-new",
+    options: &[VAR, WAIT, READY_PORT, READY_LOG, READY_CMD, READY_NOTIFY, READY_TIMEOUT, AFTER],
+    exits: &[
+        (0, "started, and ready when a --ready-* check was given (process.start)"),
+        (1, "already running, exited at once or before it was ready, not ready in time (it is stopped; its log's last lines are shown), a service of --after not running, or refused"),
+        (130, "Ctrl-C (what was started is stopped)"),
+    ],
+    see: "docs/services.md#readiness",
 };
 pub const RESTART: Spec = Spec {
-    purpose: "stop a service if it runs (KILL after the timeout), wait, start it again",
-    options: &[VAR, WAIT, TIMEOUT, Opt { name: "--delay", value: Some(("SECONDS", Kind::Seconds)), about: "the pause between stop and start (default 1)" }],
-    exits: &[(0, "started again (process.restart)"), (1, "the new one exited at once, or refused"), (130, "Ctrl-C")],
+    purpose: "stop a service if it runs (KILL after the timeout), wait, start it again (its recorded command when none is given)",
+    min: 1,
+    options: &[
+        VAR,
+        WAIT,
+        TIMEOUT,
+        Opt { name: "--delay", value: Some(("SECONDS", Kind::Seconds)), about: "the pause between stop and start (default 1)" },
+        READY_PORT,
+        READY_LOG,
+        READY_CMD,
+        READY_NOTIFY,
+        READY_TIMEOUT,
+        AFTER,
+    ],
+    exits: &[(0, "started again (process.restart)"), (1, "the new one exited at once or was not ready, no command recorded, or refused"), (130, "Ctrl-C")],
     see: "docs/control.md#process-restart",
     ..START
 };
@@ -53,98 +59,25 @@ pub const SUPERVISE: Spec = Spec {
         Opt { name: "--window", value: Some(("SECONDS", Kind::Seconds)), about: "restarts older than this are forgiven (default $PROCESS_RESTART_WINDOW)" },
         Opt { name: "--delay", value: Some(("SECONDS", Kind::Seconds)), about: "the pause before a restart (default $PROCESS_RESTART_DELAY)" },
         TIMEOUT,
+        READY_PORT,
+        READY_LOG,
+        READY_CMD,
+        READY_NOTIFY,
+        READY_TIMEOUT,
+        AFTER,
+        Opt { name: "--stack", value: Some(("STACK", Kind::Text)), about: "record it as an entry of this stack (process-up does)" },
     ],
-    exits: &[(0, "stopped by TERM or HUP (the service stopped with it)"), (1, "gave up: too many restarts"), (130, "stopped by Ctrl-C")],
+    exits: &[
+        (0, "stopped by TERM or HUP (the service stopped with it)"),
+        (1, "gave up: too many restarts (or failed readiness checks); or a service of --after not running"),
+        (130, "stopped by Ctrl-C"),
+    ],
     see: "docs/control.md#process-supervise-new",
     ..START
 };
 
 /// How long a new service must stay up for `process-start` to call it started.
 const DEFAULT_STARTUP_WAIT: Duration = Duration::from_millis(200);
-
-/// A service just launched.
-struct Launched {
-    id: Identity,
-    log: PathBuf,
-}
-
-/// The log of NAME, opened for appending, in the trusted log directory.
-fn open_log(cx: &mut Context, name: &str) -> Result<(std::fs::File, PathBuf), Failure> {
-    let dir = Dir::create(&cx.settings().log_dir)?;
-    let file_name = format!("{name}.log");
-    let file = dir.open_append(&file_name, 0o600)?;
-    Ok((file, dir.file_path(&file_name)))
-}
-
-/// The zsh running this module: services run under the same shell.
-fn zsh_path() -> Vec<u8> {
-    std::fs::read_link("/proc/self/exe").map(|p| p.as_os_str().as_bytes().to_vec()).unwrap_or_else(|_| b"/bin/zsh".to_vec())
-}
-
-fn launch(cx: &mut Context, name: &str, command: &[u8]) -> Result<Launched, Failure> {
-    if command.iter().all(u8::is_ascii_whitespace) {
-        return Err(usage("empty command"));
-    }
-    let (log_file, log) = open_log(cx, name)?;
-    let zsh = zsh_path();
-    let pid = spawn_detached(&[&zsh, b"-f", b"-c", command], &log_file).map_err(|e| failed(format!("cannot start {name}: {e}")))?;
-    // The child cannot be reaped before we look (SIGCHLD waits while a builtin runs), so
-    // its stat, zombie or not, gives its start time.
-    let starttime = proc::stat(pid).map(|s| s.starttime).unwrap_or(0);
-    Ok(Launched { id: Identity { pid, starttime }, log })
-}
-
-/// The last non-empty line of a log, to say why a service died.
-fn last_log_line(log: &std::path::Path) -> Option<String> {
-    let dir = Dir::open(log.parent()?).ok()??;
-    let tail = dir.read_tail(log.file_name()?.to_str()?, 4096).ok()?;
-    String::from_utf8_lossy(&tail).lines().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim().to_string())
-}
-
-/// Waits `wait` for the service to prove it stays up. Err when it exited at once.
-fn confirm_started(cx: &mut Context, name: &str, launched: &Launched, wait: Duration) -> Result<(), Failure> {
-    let died = match PidFd::open(launched.id) {
-        Ok(fd) if wait.is_zero() => fd.has_exited(),
-        Ok(fd) => fd.wait_exit(wait, cx)?,
-        Err(_) => true,
-    };
-    if !died {
-        return Ok(());
-    }
-    let status = spawn::try_reap(launched.id.pid).map(|e| format!(" with status {}", e.status())).unwrap_or_default();
-    let why = last_log_line(&launched.log).map(|l| format!(": {l}")).unwrap_or_default();
-    Err(failed(format!("{name} exited at once{status}{why} (log: {})", launched.log.display())))
-}
-
-/// Records a running service: PID file (with identity) and registry entry. When zsh did
-/// not exec the command (a compound one), the recorded process is our `zsh -c`: a wrapper.
-fn record(cx: &mut Context, name: &str, command: &[u8], launched: &Launched, supervisor: Option<Identity>) -> Result<(), Failure> {
-    let settings = cx.settings();
-    let launcher = [zsh_path(), b"-f".to_vec(), b"-c".to_vec(), command.to_vec()];
-    let still_ours = proc::cmdline(launched.id.pid).is_ok_and(|argv| argv.len() == 4 && argv[1..] == launcher[1..]);
-    let role = if still_ours { Role::Wrapper } else { Role::Service };
-    settings.pid_files().write(name, launched.id.pid, role, cx)?;
-    let entry = Entry {
-        pid: launched.id.pid,
-        starttime: launched.id.starttime,
-        command: String::from_utf8_lossy(command).into_owned(),
-        log: launched.log.display().to_string(),
-        started_epoch: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
-        supervisor,
-    };
-    settings.state().register(name, &entry)?;
-    Ok(())
-}
-
-fn forget(cx: &mut Context, name: &str) {
-    let settings = cx.settings();
-    if let Err(e) = settings.pid_files().remove(name, cx) {
-        cx.warn(&e.to_string());
-    }
-    if let Err(e) = settings.state().unregister(name) {
-        cx.warn(&e.to_string());
-    }
-}
 
 /// Takes NAME's start lock and refuses a NAME that already runs, or that a live
 /// supervisor will start again: one instance per name, even from concurrent shells.
@@ -169,48 +102,97 @@ fn claim(cx: &mut Context, name: &str) -> Result<Lock, Failure> {
     Ok(lock)
 }
 
-/// Starts NAME and confirms it stayed up; the shared part of start and restart.
-fn start_service(cx: &mut Context, name: &str, command: &[u8], wait: Duration) -> Result<Launched, Failure> {
-    let launched = launch(cx, name, command)?;
-    confirm_started(cx, name, &launched, wait)?;
-    record(cx, name, command, &launched, None)?;
+/// Starts NAME once the services it comes after are ready, then waits until it is up:
+/// ready by its check, or up for `wait` without one. Records it; on failure nothing of it
+/// is left running or recorded.
+fn start_service(cx: &mut Context, name: &str, command: &[u8], wait: Duration, readiness: &Readiness, rec: Recorded) -> Result<Launched, Failure> {
+    await_dependencies(cx, name, &readiness.after, readiness.timeout, None)?;
+    let rec = Recorded { after: readiness.after.clone(), check: readiness.check.as_ref().map(|c| c.describe()), ..rec };
+    let Some(check) = &readiness.check else {
+        let launched = launch(cx, name, command, &[])?;
+        confirm_started(cx, name, &launched, wait)?;
+        record(cx, name, command, &launched, rec)?;
+        return Ok(launched);
+    };
+    let mut armed = service::arm(cx, name, check, &[])?;
+    let launched = launch(cx, name, command, &armed.env())?;
+    record(cx, name, command, &launched, rec)?;
+    match await_ready(cx, name, &launched, check, &mut armed, readiness.timeout, None) {
+        Ok(()) => mark_ready(cx, name, &launched)?,
+        Err(NotStarted::Failed(f)) => {
+            forget(cx, name);
+            return Err(f);
+        }
+        Err(NotStarted::Signal(_)) => {
+            forget(cx, name);
+            return Err(Failure::interrupted());
+        }
+    }
     Ok(launched)
 }
 
-/// `process-start [-v VAR] [--wait S] NAME COMMAND`: prints the new PID.
+/// `process-start [-v VAR] [--wait S] [--ready-* ...] [--after NAMES] NAME COMMAND`:
+/// prints the new PID.
 pub fn start(cx: &mut Context, args: &Args) -> Outcome {
     let name = name_operand(args, 0)?;
     let wait = args.seconds("--wait", DEFAULT_STARTUP_WAIT)?;
+    let readiness = Readiness::from_args(args)?;
     let _lock = claim(cx, &name)?;
-    let launched = start_service(cx, &name, args.bytes(1), wait)?;
+    let launched = start_service(cx, &name, args.bytes(1), wait, &readiness, Recorded::default())?;
     let pid = launched.id.pid.to_string();
     cx.emit(events::START, &[&name, &pid]);
     cx.put(args, Value::text(pid))?;
     Ok(Exit::Success)
 }
 
-/// `process-restart [-v VAR] NAME COMMAND [--timeout S] [--delay S]`: stops NAME if it
-/// runs (KILL after the timeout), waits `--delay` (1 s, as the spec says), starts
-/// COMMAND, prints the new PID.
+/// `process-restart [-v VAR] NAME [COMMAND] [--timeout S] [--delay S] [--ready-* ...]`:
+/// stops NAME if it runs (KILL after the timeout), waits `--delay` (1 s, as the spec
+/// says), starts COMMAND (or the one recorded for NAME), prints the new PID. An entry of a
+/// stack is restarted as its stack runs it: supervised, with its Procfile options.
 pub fn restart(cx: &mut Context, args: &Args) -> Outcome {
     let name = name_operand(args, 0)?;
     let timeout = timeout_option(cx, args)?;
     let delay = args.seconds("--delay", Duration::from_secs(1))?;
     let wait = args.seconds("--wait", DEFAULT_STARTUP_WAIT)?;
+    let readiness = Readiness::from_args(args)?;
+    let entry = cx.settings().state().entry(&name)?;
+    if args.count() == 1 {
+        if let Some(stack) = entry.as_ref().and_then(|e| e.stack.clone()) {
+            return super::stack::restart_entry(cx, args, &stack, &name, timeout);
+        }
+    }
+    let command = match (args.count(), &entry) {
+        (2, _) => args.bytes(1).to_vec(),
+        (_, Some(e)) if !e.command.is_empty() => e.command.clone().into_bytes(),
+        _ => return Err(usage(format!("no command recorded for {name}: give one (process-restart {name} COMMAND)"))),
+    };
     if let Ok(target) = resolve(cx, &name)? {
         stop_target(cx, &target, timeout, true)?;
         process_facts::wait::sleep(cx, delay)?;
     }
     let _lock = claim(cx, &name)?;
-    let launched = start_service(cx, &name, args.bytes(1), wait)?;
+    let launched = start_service(cx, &name, &command, wait, &readiness, Recorded::default())?;
     let pid = launched.id.pid.to_string();
     cx.emit(events::RESTART, &[&name, &pid]);
     cx.put(args, Value::text(pid))?;
     Ok(Exit::Success)
 }
 
-/// `process-supervise NAME COMMAND [--max-restarts N] [--window S] [--delay S]`: runs
-/// COMMAND and starts it again whenever it exits, in the foreground (add `&` or `&!`).
+/// Marks NAME as given up on: no PID file, and a registry entry kept (as dead) so that
+/// process-status can say what happened.
+fn give_up(cx: &mut Context, name: &str, pid: process_facts::Pid) {
+    let settings = cx.settings();
+    if let Err(e) = settings.pid_files().remove(name, cx) {
+        cx.warn(&e.to_string());
+    }
+    if let Err(e) = settings.state().update(name, pid, &mut |e| e.gave_up = true, cx) {
+        cx.warn(&e.to_string());
+    }
+}
+
+/// `process-supervise NAME COMMAND [--max-restarts N] [--window S] [--delay S]
+/// [--ready-* ...] [--after NAMES] [--stack STACK]`: runs COMMAND and starts it again
+/// whenever it exits (or fails its readiness check), in the foreground (add `&` or `&!`).
 /// At most N restarts (`$PROCESS_MAX_RESTARTS`) within a window of S seconds
 /// (`$PROCESS_RESTART_WINDOW`, 60), measured on the monotonic clock; restarts older than
 /// the window no longer count, so a service that stays up long enough is forgiven.
@@ -227,6 +209,14 @@ pub fn supervise(cx: &mut Context, args: &Args) -> Outcome {
     let window = args.seconds("--window", settings.restart_window)?;
     let delay = args.seconds("--delay", settings.restart_delay)?;
     let stop_timeout = timeout_option(cx, args)?;
+    let readiness = Readiness::from_args(args)?;
+    let stack = match args.value("--stack") {
+        Some(s) => {
+            process_facts::store::validate_name(s).map_err(|e| usage(format!("invalid --stack: {e}")))?;
+            Some(s.to_string())
+        }
+        None => None,
+    };
     let claimed = claim(cx, &name)?;
     let me = Identity::of(proc::current_pid()).ok_or_else(|| failed("cannot identify the supervising shell"))?;
     cx.sh.keep_shell_signal_mask();
@@ -242,24 +232,69 @@ pub fn supervise(cx: &mut Context, args: &Args) -> Outcome {
     let _children_ours = BlockedSignals::block(&[libc::SIGCHLD]).map_err(|e| failed(format!("cannot block SIGCHLD: {e}")))?;
     // Shell code (event handlers) unblocks SIGCHLD; this reaps the service first.
     let reaper = ReapFirst::install().map_err(|e| failed(format!("cannot watch SIGCHLD: {e}")))?;
+    // A stop signal while waiting for the services it comes after ends it too.
+    if let Some(sig) = await_dependencies(cx, &name, &readiness.after, readiness.timeout, Some(&signals))? {
+        return Ok(if sig == libc::SIGINT { Exit::Interrupted } else { Exit::Success });
+    }
 
     let mut claimed = Some(claimed);
     let mut restarts: VecDeque<Instant> = VecDeque::new();
-    let mut first = true;
+    let mut total_restarts = 0u32;
+    let mut writers: Vec<Identity> = Vec::new();
     loop {
-        let launched = launch(cx, &name, &command)?;
+        let mut armed = match &readiness.check {
+            Some(check) => Some(service::arm(cx, &name, check, &[])?),
+            None => None,
+        };
+        let env = armed.as_ref().map(|a| a.env()).unwrap_or_default();
+        let launched = launch(cx, &name, &command, &env)?;
         reaper.watch(launched.id.pid);
+        // Log writers of earlier tries end after their service: reap them (SIGCHLD is ours).
+        writers.retain(|w| spawn::try_reap(w.pid).is_none() && w.is_alive());
+        writers.extend(launched.logger);
         // Watch it before any shell code runs: it may exit meanwhile.
         let fd = PidFd::open(launched.id).ok();
-        record(cx, &name, &command, &launched, Some(me))?;
+        let rec = Recorded {
+            supervisor: Some(me),
+            check: readiness.check.as_ref().map(|c| c.describe()),
+            after: readiness.after.clone(),
+            stack: stack.clone(),
+            restarts: total_restarts,
+        };
+        record(cx, &name, &command, &launched, rec)?;
         // Recorded as ours: another start of NAME now sees a live supervisor.
         claimed.take();
         let pid = launched.id.pid.to_string();
-        cx.emit(if first { events::START } else { events::RESTART }, &[&name, &pid]);
-        first = false;
+        cx.emit(if total_restarts == 0 { events::START } else { events::RESTART }, &[&name, &pid]);
+
+        // Ready, or failed to be: a failed check counts as an exit.
+        let mut failed_start = false;
+        if let (Some(check), Some(armed)) = (&readiness.check, armed.as_mut()) {
+            match await_ready(cx, &name, &launched, check, armed, readiness.timeout, Some(&signals)) {
+                Ok(()) => mark_ready(cx, &name, &launched)?,
+                Err(NotStarted::Signal(sig)) => {
+                    reaper.unwatch();
+                    forget(cx, &name);
+                    cx.emit(events::STOP, &[&name, &pid]);
+                    return Ok(if sig == libc::SIGINT { Exit::Interrupted } else { Exit::Success });
+                }
+                Err(NotStarted::Failed(f)) if f.is_interrupted() => {
+                    reaper.unwatch();
+                    forget(cx, &name);
+                    return Err(f);
+                }
+                Err(NotStarted::Failed(f)) => {
+                    cx.report(&f);
+                    failed_start = true;
+                }
+            }
+        }
 
         // Wait for the service to exit, or for a signal to stop supervising.
         let stop_signal = loop {
+            if failed_start {
+                break None;
+            }
             let Some(fd) = &fd else { break None }; // gone before we could watch it
             let wake = signals.wait(cx, &[std::os::fd::AsRawFd::as_raw_fd(fd)], Duration::from_secs(1))?;
             if let Some(sig) = wake.signal {
@@ -279,7 +314,9 @@ pub fn supervise(cx: &mut Context, args: &Args) -> Outcome {
         }
         let exit = spawn::reap_watched(&reaper, launched.id.pid, cx);
         let code = exit.map(ChildExit::status).map(|s| s.to_string()).unwrap_or_else(|| "unknown".into());
-        cx.warn(&format!("{name} (PID {pid}) exited with status {code}"));
+        if !failed_start {
+            cx.warn(&format!("{name} (PID {pid}) exited with status {code}"));
+        }
         cx.emit(events::DIED, &[&name, &pid, &code]);
 
         let now = Instant::now();
@@ -287,7 +324,7 @@ pub fn supervise(cx: &mut Context, args: &Args) -> Outcome {
             restarts.pop_front();
         }
         if restarts.len() as u32 >= max_restarts {
-            forget(cx, &name);
+            give_up(cx, &name, launched.id.pid);
             return Err(failed(format!(
                 "{name} exited {} times within {}s; giving up (PROCESS_MAX_RESTARTS={max_restarts})",
                 restarts.len() + 1,
@@ -295,6 +332,7 @@ pub fn supervise(cx: &mut Context, args: &Args) -> Outcome {
             )));
         }
         restarts.push_back(now);
+        total_restarts += 1;
         // The delay before the next try; a signal ends supervision here too.
         let deadline = Instant::now() + delay;
         loop {

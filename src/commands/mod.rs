@@ -17,14 +17,20 @@ mod events;
 pub mod groups;
 mod help;
 mod info;
+mod json;
 mod lifecycle;
+mod logs;
 mod meta;
 mod monitor;
 pub mod outcome;
 mod pidfiles;
 mod registry;
+mod service;
 pub mod settings;
 pub mod spec;
+mod stack;
+mod status;
+mod waiting;
 
 pub use args::Args;
 pub use context::Context;
@@ -46,6 +52,17 @@ impl Command {
     pub fn name(&self) -> &'static str {
         self.name.to_str().unwrap_or("process")
     }
+
+    /// A builtin the library runs for itself (`_process-log-writer`): not listed in the
+    /// help or the completion, though it answers `--help` like every other.
+    pub fn is_internal(&self) -> bool {
+        self.name().starts_with('_')
+    }
+}
+
+/// The builtins users call, in the order of [`COMMANDS`].
+pub fn documented() -> impl Iterator<Item = &'static Command> {
+    COMMANDS.iter().filter(|c| !c.is_internal())
 }
 
 /// The commands, and their names for the zsh layer, from one list.
@@ -81,6 +98,12 @@ commands! {
     c"process-supervise" => lifecycle::SUPERVISE, lifecycle::supervise;
     c"process-get-children" => control::CHILDREN, control::get_children;
     c"process-kill-tree" => control::KILL_TREE, control::kill_tree;
+    c"process-wait" => waiting::WAIT, waiting::wait;
+    // Services
+    c"process-logs" => logs::LOGS, logs::logs;
+    c"process-status" => status::STATUS, status::status;
+    c"process-up" => stack::UP, stack::up;
+    c"process-down" => stack::DOWN, stack::down;
     // Monitoring
     c"process-monitor" => monitor::MONITOR, monitor::monitor;
     // Groups
@@ -93,6 +116,8 @@ commands! {
     c"process-version" => meta::VERSION_SPEC, meta::version;
     c"process-self-test" => meta::SELF_TEST, meta::self_test;
     c"process-help" => help::HELP, help::help;
+    // Internal: the log writer of a service (see service.rs).
+    c"_process-log-writer" => logs::LOG_WRITER, service::log_writer;
 }
 
 /// Runs builtin `index` of [`COMMANDS`]: `-h`/`--help` prints its help; otherwise its
@@ -108,9 +133,7 @@ pub fn run(sh: &mut Shell, index: usize, argv: Vec<Vec<u8>>) -> i32 {
     match outcome {
         Ok(exit) => exit.code(),
         Err(f) => {
-            if !f.message.is_empty() {
-                cx.warn(&f.message);
-            }
+            cx.report(&f);
             f.exit.code()
         }
     }

@@ -46,33 +46,41 @@ impl Exit {
 }
 
 /// A command that ends early: `message` (one line, printed as `command: message`; empty
-/// for Ctrl-C, which the shell reports itself) and the status.
+/// for Ctrl-C, which the shell reports itself), lines quoted after it (a dead service's
+/// last log lines, each printed as `  | line`), and the status.
 #[derive(Debug)]
 pub struct Failure {
     pub exit: Exit,
     pub message: String,
+    pub detail: Vec<String>,
 }
 
 pub type Outcome = Result<Exit, Failure>;
 
 /// Bad input: status 2.
 pub fn usage(msg: impl Into<String>) -> Failure {
-    Failure { exit: Exit::Usage, message: msg.into() }
+    Failure { exit: Exit::Usage, message: msg.into(), detail: Vec::new() }
 }
 
 /// The operation failed: status 1.
 pub fn failed(msg: impl Into<String>) -> Failure {
-    Failure { exit: Exit::No, message: msg.into() }
+    Failure { exit: Exit::No, message: msg.into(), detail: Vec::new() }
 }
 
 /// A failure with a status of its own.
 pub fn failed_with(exit: Exit, msg: impl Into<String>) -> Failure {
-    Failure { exit, message: msg.into() }
+    Failure { exit, message: msg.into(), detail: Vec::new() }
 }
 
 impl Failure {
     pub fn interrupted() -> Failure {
-        Failure { exit: Exit::Interrupted, message: String::new() }
+        Failure { exit: Exit::Interrupted, message: String::new(), detail: Vec::new() }
+    }
+
+    /// With these lines quoted after the message.
+    pub fn with_detail(mut self, lines: Vec<String>) -> Failure {
+        self.detail = lines;
+        self
     }
 
     pub fn is_interrupted(&self) -> bool {

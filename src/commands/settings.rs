@@ -30,9 +30,17 @@ pub const VARIABLES: &[Variable] = &[
     Variable { name: "PROCESS_MAX_RESTARTS", default: "3", summary: "restarts process-supervise allows within the window" },
     Variable { name: "PROCESS_RESTART_DELAY", default: "5", summary: "seconds process-supervise waits before a restart" },
     Variable { name: "PROCESS_RESTART_WINDOW", default: "60", summary: "seconds over which restarts are counted; older ones are forgiven" },
+    Variable {
+        name: "PROCESS_LOG_MAX_SIZE",
+        default: "10M",
+        summary: "size past which a service's log is rotated: bytes, or with K, M or G (1024-based)",
+    },
+    Variable { name: "PROCESS_LOG_KEEP", default: "5", summary: "rotated logs kept per service (NAME.log.1 is the newest); 0 keeps none" },
     Variable { name: "PROCESS_CACHE_TTL", default: "2", summary: "accepted for the spec's _cache companion (the module needs no cache)" },
     Variable { name: "PROCESS_DEBUG", default: "false", summary: "true: debug lines on stderr (through _log when loaded)" },
 ];
+
+const DEFAULT_LOG_MAX_SIZE: u64 = 10 << 20;
 
 /// Every setting, as one call sees them.
 #[derive(Debug, Clone)]
@@ -45,6 +53,7 @@ pub struct Settings {
     pub max_restarts: u32,
     pub restart_delay: Duration,
     pub restart_window: Duration,
+    pub log_rotation: process_facts::log::Rotation,
     pub debug: bool,
 }
 
@@ -110,6 +119,29 @@ pub fn samples_dir(sh: &mut Shell) -> PathBuf {
     }
 }
 
+/// Where the notify sockets of services being started are made (`--ready-notify`), by the
+/// same rule: private, and short enough for a socket address.
+pub fn notify_dir(sh: &mut Shell) -> PathBuf {
+    match runtime_dir(sh) {
+        Some(runtime) => runtime.join("process-notify"),
+        None => state_home(sh).join("process/notify"),
+    }
+}
+
+/// A size in bytes: `1048576`, `512K`, `10M`, `1G` (1024-based), at least 1 KiB.
+pub fn size(text: &str) -> Option<u64> {
+    let (digits, unit) = match text.as_bytes().last()? {
+        b'K' | b'k' => (&text[..text.len() - 1], 1u64 << 10),
+        b'M' | b'm' => (&text[..text.len() - 1], 1 << 20),
+        b'G' | b'g' => (&text[..text.len() - 1], 1 << 30),
+        _ => (text, 1),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<u64>().ok()?.checked_mul(unit).filter(|&v| v >= 1024)
+}
+
 /// `$XDG_STATE_HOME`, or `~/.local/state` with `~` from `$HOME` or the user database.
 fn state_home(sh: &mut Shell) -> PathBuf {
     if let Some(p) = path_setting(sh, "XDG_STATE_HOME") {
@@ -160,6 +192,14 @@ impl Settings {
         let restart_delay = Duration::from_secs_f64(number(sh, "PROCESS_RESTART_DELAY", |_| true));
         let restart_window = Duration::from_secs_f64(number(sh, "PROCESS_RESTART_WINDOW", |_| true));
         let state_dir = state_dir(sh);
+        let keep = number(sh, "PROCESS_LOG_KEEP", |v| v.fract() == 0.0 && v <= 1000.0) as u32;
+        let max_size = match sh.get("PROCESS_LOG_MAX_SIZE").filter(|v| !v.is_empty()) {
+            None => DEFAULT_LOG_MAX_SIZE,
+            Some(text) => size(&text).unwrap_or_else(|| {
+                problems.push(format!("ignoring PROCESS_LOG_MAX_SIZE='{text}' (expected bytes of at least 1024, or a size like 512K, 10M, 1G); using 10M"));
+                DEFAULT_LOG_MAX_SIZE
+            }),
+        };
         Settings {
             pid_dir: path_setting(sh, "PROCESS_PID_DIR").unwrap_or_else(|| default_pid_dir(sh)),
             log_dir: path_setting(sh, "PROCESS_LOG_DIR").unwrap_or_else(|| state_dir.join("logs")),
@@ -169,6 +209,7 @@ impl Settings {
             max_restarts,
             restart_delay,
             restart_window,
+            log_rotation: process_facts::log::Rotation { max_size, keep },
             debug: sh.get("PROCESS_DEBUG").as_deref() == Some("true"),
         }
     }

@@ -18,6 +18,7 @@ mod params;
 
 use process_facts::sys::signal::Mask;
 use std::ffi::{c_char, c_int, CStr, CString};
+use std::os::unix::ffi::OsStrExt;
 use std::ptr;
 
 /// What the module is, for zsh: the builtins, what to do once loaded, the special
@@ -243,6 +244,23 @@ impl Shell {
     pub fn in_trap_before_exit(&mut self) -> bool {
         // SAFETY: plain reads of zsh's globals, on its thread.
         unsafe { std::ptr::read_volatile(&raw const ffi::intrap) > 0 && std::ptr::read_volatile(&raw const ffi::in_exit_trap) == 0 }
+    }
+
+    /// The file this module was loaded from (`.../zsh_process/process.so`), for starting
+    /// helper shells that load it too. Asked of the loader for the address of a private
+    /// static: not of an exported function, since every zsh module exports `setup_` &
+    /// co. and a reference to ours may resolve to another module's.
+    pub fn module_file(&mut self) -> Option<std::path::PathBuf> {
+        static ANCHOR: u8 = 0;
+        // SAFETY: Dl_info is plain data, valid zeroed; dladdr only reads the address and
+        // fills `info`, whose file name points into the loader's storage (copied at once).
+        let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+        let found = unsafe { libc::dladdr(std::ptr::addr_of!(ANCHOR).cast(), &mut info) };
+        if found == 0 || info.dli_fname.is_null() {
+            return None;
+        }
+        let name = unsafe { CStr::from_ptr(info.dli_fname) };
+        Some(std::path::PathBuf::from(std::ffi::OsStr::from_bytes(name.to_bytes())))
     }
 
     /// The PID of the main shell, `$$` (a `$(...)` subshell reports its parent's, as zsh does).

@@ -748,6 +748,12 @@ impl Terminal {
         assert!(c.status().unwrap().success());
     }
 
+    /// The screen with its colours and attributes, as escape sequences.
+    pub fn screen_with_escapes(&self) -> String {
+        let out = std::process::Command::new("tmux").args(["-L", &self.socket, "capture-pane", "-p", "-e", "-t", "0"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     pub fn screen(&self) -> String {
         let out = std::process::Command::new("tmux").args(["-L", &self.socket, "capture-pane", "-p", "-t", "0"]).output().unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
