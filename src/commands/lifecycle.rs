@@ -5,7 +5,6 @@ use super::control::{forget_if_gone, resolve, stop_process, stop_target, timeout
 use super::events;
 use super::pidfiles::{name_operand, NAME};
 use super::service::{self, await_dependencies, await_ready, confirm_started, forget, launch, mark_ready, record, Launched, NotStarted, Readiness, Recorded};
-use super::service::{AFTER, READY_CMD, READY_LOG, READY_NOTIFY, READY_PORT, READY_TIMEOUT};
 use super::spec::{Kind, Operand, Opt, Spec, VAR};
 use super::{failed, usage, Args, Context, Exit, Failure, Outcome};
 use crate::zsh::Value;
@@ -17,6 +16,13 @@ use process_facts::{proc, Identity};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+/// A command's own options, then the readiness and dependency options every start takes.
+macro_rules! with_readiness {
+    ($($own:expr),* $(,)?) => {
+        &[$($own,)* service::READY_PORT, service::READY_LOG, service::READY_CMD, service::READY_NOTIFY, service::READY_TIMEOUT, service::AFTER]
+    };
+}
+
 const COMMAND: Operand = Operand { name: "command", kind: Kind::Command, about: "run as zsh -f -c COMMAND, detached, output to $PROCESS_LOG_DIR/NAME.log" };
 const WAIT: Opt = Opt { name: "--wait", value: Some(("SECONDS", Kind::Seconds)), about: "without a readiness check: how long it must stay up to count as started (default 0.2)" };
 
@@ -25,7 +31,7 @@ pub const START: Spec = Spec {
     operands: &[NAME, COMMAND],
     min: 2,
     max: 2,
-    options: &[VAR, WAIT, READY_PORT, READY_LOG, READY_CMD, READY_NOTIFY, READY_TIMEOUT, AFTER],
+    options: with_readiness![VAR, WAIT],
     exits: &[
         (0, "started, and ready when a --ready-* check was given (process.start)"),
         (1, "already running, exited at once or before it was ready, not ready in time (it is stopped; its log's last lines are shown), a service of --after not running, or refused"),
@@ -36,17 +42,11 @@ pub const START: Spec = Spec {
 pub const RESTART: Spec = Spec {
     purpose: "stop a service if it runs (KILL after the timeout), wait, start it again (its recorded command when none is given)",
     min: 1,
-    options: &[
+    options: with_readiness![
         VAR,
         WAIT,
         TIMEOUT,
-        Opt { name: "--delay", value: Some(("SECONDS", Kind::Seconds)), about: "the pause between stop and start (default 1)" },
-        READY_PORT,
-        READY_LOG,
-        READY_CMD,
-        READY_NOTIFY,
-        READY_TIMEOUT,
-        AFTER,
+        Opt { name: "--delay", value: Some(("SECONDS", Kind::Seconds)), about: "the pause between stop and start (default 1)" }
     ],
     exits: &[(0, "started again (process.restart)"), (1, "the new one exited at once or was not ready, no command recorded, or refused"), (130, "Ctrl-C")],
     see: "docs/control.md#process-restart",
@@ -54,18 +54,12 @@ pub const RESTART: Spec = Spec {
 };
 pub const SUPERVISE: Spec = Spec {
     purpose: "run a service in the foreground and start it again when it exits, within limits",
-    options: &[
+    options: with_readiness![
         Opt { name: "--max-restarts", value: Some(("N", Kind::Count)), about: "restarts allowed within the window (default $PROCESS_MAX_RESTARTS)" },
         Opt { name: "--window", value: Some(("SECONDS", Kind::Seconds)), about: "restarts older than this are forgiven (default $PROCESS_RESTART_WINDOW)" },
         Opt { name: "--delay", value: Some(("SECONDS", Kind::Seconds)), about: "the pause before a restart (default $PROCESS_RESTART_DELAY)" },
         TIMEOUT,
-        READY_PORT,
-        READY_LOG,
-        READY_CMD,
-        READY_NOTIFY,
-        READY_TIMEOUT,
-        AFTER,
-        Opt { name: "--stack", value: Some(("STACK", Kind::Text)), about: "record it as an entry of this stack (process-up does)" },
+        Opt { name: "--stack", value: Some(("STACK", Kind::Text)), about: "record it as an entry of this stack (process-up does)" }
     ],
     exits: &[
         (0, "stopped by TERM or HUP (the service stopped with it)"),
