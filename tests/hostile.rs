@@ -468,3 +468,183 @@ fn a_pid_file_and_its_identity_always_name_the_same_process() {
     assert_eq!(id_pid, pid, "the identity names another PID than the PID file");
     assert_eq!(Some(start.to_string()), stat_field(pid, 22));
 }
+
+// ---- found by the hostile review of the safety work --------------------------------------
+
+/// `process-supervise` run in the foreground of a shell records that shell as the
+/// supervisor. Stopping or restarting the service from another shell must end
+/// supervision without one signal to that shell, whose other jobs live on.
+#[test]
+fn stopping_a_service_supervised_in_a_shells_foreground_leaves_that_shell_alone() {
+    let case = Case::new("fg-supervise");
+    let mark = &case.marker;
+    let mut shell = case.bg(
+        "sup",
+        &format!("sleep {mark} & job=$!\nprint job=$job > {d}/job\nprocess-supervise sup1 'sleep {mark}'; print done=$?\nsleep 0.3; kill -0 $job && print job-alive", d = case.dir.display()),
+    );
+    assert!(wait_for(Duration::from_secs(5), || case.zsh("process-check-pid-file sup1").status == 0), "never supervised");
+    let out = case.zsh("process-restart sup1 --timeout 1 --delay 0; print st=$?");
+    assert!(out.stdout.ends_with("st=0\n"), "{out:?}");
+    let restarted: u32 = out.stdout.lines().next().unwrap().parse().unwrap();
+    case.track(restarted);
+    assert_eq!(shell.wait_timeout(Duration::from_secs(10)), Some(0), "the supervising shell: {} {}", shell.stdout(), shell.stderr());
+    assert_eq!(shell.stdout(), "done=0\njob-alive\n", "supervision ended normally and the shell's job lives: {}", shell.stderr());
+    let job: u32 = read_text(case.dir.join("job")).trim().strip_prefix("job=").unwrap().parse().unwrap();
+    assert!(is_alive(job), "the shell's own job was killed");
+    // Restarted unsupervised, as process-restart does; and stop works the same way.
+    assert_eq!(case.zsh("process-stop sup1").status, 0);
+    send_kill(job);
+}
+
+fn send_kill(pid: u32) {
+    if let Some(id) = ProcId::of(pid) {
+        id.signal(libc::SIGKILL);
+    }
+}
+
+/// Shells starting, stopping and restarting one name at once: never more than one
+/// instance, and never one that runs untracked.
+#[test]
+fn concurrent_starts_stops_and_restarts_never_leave_an_untracked_copy() {
+    let env = Env::new("race-start-stop");
+    let mark = marker(300);
+    let _sweep = Sweep::new(&[&mark]);
+    let script = format!(
+        "repeat 25 {{
+           case $(( N % 3 )) in
+             0) process-start --wait 0 svc 'sleep {mark}' ;;
+             1) process-stop svc --timeout 2 --force ;;
+             2) process-restart svc 'sleep {mark}' --timeout 2 --delay 0 --wait 0 ;;
+           esac
+         }} >/dev/null 2>&1; print done"
+    );
+    let outs = concurrently(&env, 6, &script);
+    assert!(outs.iter().all(|o| o.stdout == "done\n"), "{outs:#?}");
+    let running = pids_with_arg(&mark);
+    assert!(running.len() <= 1, "copies running: {running:?}");
+    if let [pid] = running[..] {
+        let tracked = env.zsh("process-read-pid svc").stdout;
+        assert_eq!(tracked.trim(), pid.to_string(), "the one running is the one tracked");
+    }
+    env.zsh("process-stop svc --timeout 2 --force");
+}
+
+/// A member added by another shell while process-group-stop works stays in the group.
+#[test]
+fn a_member_added_during_a_group_stop_is_kept() {
+    let case = Case::new("gstop-add");
+    let stubborn = case.fixture("term-ignore.zsh", "stubborn", &[]);
+    let out = case.zsh(&format!("process-group-add app {}", stubborn.pid()));
+    assert_eq!(out.status, 0, "{out:?}");
+    let mut stop = case.bg("stop", "process-group-stop app --timeout 1.5; print st=$?");
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(case.zsh("process-group-add app latecomer").status, 0);
+    assert_eq!(stop.wait_timeout(Duration::from_secs(10)), Some(0));
+    assert!(stop.stdout().ends_with("st=1\n"), "the stubborn member did not stop: {}", stop.stdout());
+    let members = case.zsh("print -r -- ${_PROCESS_GROUPS[app]}").stdout;
+    assert!(members.contains("latecomer") && members.contains(&stubborn.pid().to_string()), "{members:?}");
+}
+
+/// A PID file written for a PID that is no live process reads as stale from the start:
+/// whatever process is later handed that PID is never taken for the service.
+#[test]
+fn a_pid_file_written_for_a_dead_pid_is_never_taken_for_whoever_gets_that_pid() {
+    let env = Env::new("dead-pid-file");
+    let dead = dead_pid();
+    let out = env.zsh(&format!("process-write-pid web {dead}; print w=$?; process-check-pid-file web; print c=$?"));
+    assert_eq!(out.stdout, "w=0\nc=1\n", "{out:?}");
+    // The same for a zombie, which a PID reuse would turn into another process.
+    let z = Proc::zombie();
+    let out = env.zsh(&format!("process-write-pid z {}; process-check-pid-file z; print c=$?", z.pid()));
+    assert_eq!(out.stdout, "c=1\n", "{out:?}");
+}
+
+/// A monitor writing CSV to a reader that stalls, and a supervisor whose stderr is full,
+/// still end on TERM at once (their stop signals are blocked for their waits).
+#[test]
+fn a_stalled_output_does_not_keep_a_monitor_from_stopping() {
+    let case = Case::new("stalled-csv");
+    let fifo = case.dir.join("fifo");
+    mkfifo(&fifo);
+    // A reader that opens the FIFO and never reads.
+    let _reader = Proc::spawn(python3(), &["-c", &format!("import time; f = open({:?}); time.sleep(60)", fifo.display().to_string())]);
+    // 20 targets at 1 ms: the pipe's 64 KiB fill within a fraction of a second.
+    let sleepers: Vec<Proc> = (0..20).map(|_| Proc::sleeper()).collect();
+    let pids: Vec<String> = sleepers.iter().map(|p| p.pid().to_string()).collect();
+    let mut mon = case.bg("mon", &format!("process-monitor {} --interval 0.001 --csv - > {}", pids.join(" "), fifo.display()));
+    std::thread::sleep(Duration::from_millis(1500));
+    let t = Instant::now();
+    send_signal(mon.pid(), libc::SIGTERM);
+    assert_eq!(mon.wait_timeout(Duration::from_secs(5)), Some(143), "TERM did not end a monitor stalled on its output");
+    eprintln!("monitor stalled on its CSV ended {} ms after TERM", t.elapsed().as_millis());
+}
+
+fn send_signal(pid: u32, sig: i32) {
+    if let Some(id) = ProcId::of(pid) {
+        id.signal(sig);
+    }
+}
+
+/// A second TERM to a supervisor that is stopping a service which ignores TERM: KILL now,
+/// instead of the rest of a long --timeout.
+#[test]
+fn a_second_stop_signal_ends_a_supervisors_stop_wait_at_once() {
+    let case = Case::new("second-term");
+    let mark = &case.marker;
+    let mut sup = case.bg("sup", &format!("process-supervise stubborn 'trap \"\" TERM; sleep {mark}; :' --timeout 60; print st=$?"));
+    assert!(wait_for(Duration::from_secs(5), || !pids_with_arg(mark).is_empty()), "never started");
+    std::thread::sleep(Duration::from_millis(200));
+    send_signal(sup.pid(), libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    send_signal(sup.pid(), libc::SIGTERM);
+    assert_eq!(sup.wait_timeout(Duration::from_secs(10)), Some(0), "{} {}", sup.stdout(), sup.stderr());
+    assert!(t.elapsed() < Duration::from_secs(6), "waited {:?} after the second TERM", t.elapsed());
+    assert!(wait_for(Duration::from_secs(2), || pids_with_arg(mark).is_empty()), "the service survived");
+}
+
+/// `zmodload -u` from a trap while one of the module's builtins waits is refused: the
+/// shell survives and the builtin finishes.
+#[test]
+fn unloading_the_module_from_a_trap_during_a_wait_is_refused() {
+    let env = Env::new("unload-trap");
+    let out = env.zsh(
+        "TRAPUSR1() { zmodload -u zsh_process/process; print unload=$? }
+         sh -c 'trap \"\" TERM; exec sleep 5' & v=$!
+         sleep 0.2
+         ( sleep 0.3; kill -USR1 $$ ) &
+         process-stop $v --timeout 1 --force; print stop=$?
+         zmodload -u zsh_process/process; print later=$?",
+    );
+    assert_eq!(out.status, 0, "the shell died: {out:?}");
+    assert_eq!(out.stdout, "unload=1\nstop=0\nlater=0\n", "{out:?}");
+    assert!(out.stderr.contains("zmodload: zsh_process/process is in use"), "{out:?}");
+}
+
+/// An event handler that leaves a background job holds no lock of the library's: the
+/// next start of the same name does not wait for that job.
+#[test]
+fn a_handlers_background_job_holds_no_start_lock() {
+    let case = Case::new("handler-lock");
+    let out = case.zsh(&format!(
+        "zmodload zsh/datetime
+         h() {{ {{ sleep 20; : }} &! }}
+         process_start_functions+=(h)
+         process-start one '{s}' >/dev/null; process-stop one
+         t=$EPOCHREALTIME; process-start one '{s}' >/dev/null; print st=$? s=$(( EPOCHREALTIME - t ))
+         process-stop one",
+        s = case.sleep()
+    ));
+    let secs: f64 = out.stdout.trim().split("s=").nth(1).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{out:?}"));
+    assert!(out.stdout.starts_with("st=0"), "{out:?}");
+    assert!(secs < 5.0, "the second start waited {secs} s for a handler's job");
+}
+
+/// Names become file names and arguments: one that starts with '-' is refused.
+#[test]
+fn a_name_that_starts_with_a_dash_is_refused() {
+    let env = Env::new("dash-name");
+    let out = env.zsh("process-start -- -x 'sleep 1'; print st=$?; process-group-add -- -g $$; print g=$?");
+    assert_eq!(out.stdout, "st=2\ng=2\n", "{out:?}");
+    assert!(out.stderr.contains("starts with '-'"), "{out:?}");
+}

@@ -257,7 +257,7 @@ fn supervise_gives_up_after_max_restarts() {
     );
     assert!(started.elapsed() < 5 * SECOND);
     // Given up on: no PID file, and listed as dead until process-cleanup.
-    let last_pid = out.stderr.lines().filter_map(|l| l.split("(PID ").nth(1)).last().and_then(|r| r.split(')').next()).unwrap_or_else(|| panic!("{out:?}"));
+    let last_pid = out.stderr.lines().rev().find_map(|l| l.split("(PID ").nth(1)).and_then(|r| r.split(')').next()).unwrap_or_else(|| panic!("{out:?}"));
     assert_eq!(out.stdout, format!("st=1\nTracked processes:\n  [{last_pid}] flaky: sleep 0.1; exit 3 (dead)\n"), "{out:?}");
     let err: Vec<&str> = out.stderr.lines().collect();
     let last = err.last().copied().unwrap_or_default();

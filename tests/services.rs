@@ -3,6 +3,7 @@
 //! and --json, and Procfile stacks brought up and down with process-up / process-down.
 mod common;
 use common::*;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -378,4 +379,154 @@ fn at_a_terminal_status_is_coloured_unless_no_color_and_ctrl_c_ends_following() 
     assert!(wait_for(Duration::from_secs(5), || term.screen().contains("status=130")), "{}", term.screen());
     case.zsh("process-stop ticker");
     case.zsh("process-stop web");
+}
+
+// ---- found by the hostile review of the services ------------------------------------------
+
+/// Two stacks with an entry of the same name: the second does not take the first's for
+/// its own, and bringing it down leaves the first's alone.
+#[test]
+fn a_stack_never_takes_or_stops_another_stacks_entry() {
+    let case = Case::new("two-stacks");
+    let mark = &case.marker;
+    for (dir, extra) in [("sa", ""), ("sb", "other: exec sleep 301 {mark}\n")] {
+        let d = case.dir.join(dir);
+        std::fs::create_dir_all(&d).unwrap();
+        write(&d, "Procfile", &format!("web: exec sleep {mark}\n{}", extra.replace("{mark}", mark)));
+    }
+    let out = case.zsh(&format!("cd {}/sa && process-up; print a=$?; cd ../sb && process-up; print b=$?", case.dir.display()));
+    assert!(out.stdout.contains("a=0\n") && out.stdout.contains("b=1\n"), "{out:?}");
+    assert!(out.stderr.contains("web: not started: the name is taken by the stack sa"), "{out:?}");
+    let web = case.zsh("process-read-pid web").stdout.trim().parse::<u32>().unwrap();
+    case.track(web);
+    let out = case.zsh("process-down --name sb; print st=$?");
+    assert_eq!(out.stdout, "st=0\n", "{out:?}");
+    assert!(is_alive(web), "process-down of sb stopped sa's web");
+    assert_eq!(entry(&status_json(&case, "web"), "web")["stack"], "sa");
+    assert_eq!(case.zsh("process-down --name sa; print st=$?").stdout, "st=0\n");
+    assert!(wait_for(Duration::from_secs(3), || pids_with_arg(mark).is_empty()));
+}
+
+/// A supervised service that exits leaving children behind: they are stopped before the
+/// next try, so restarts never pile up copies, and process-down leaves nothing.
+#[test]
+fn what_a_supervised_run_leaves_behind_is_stopped_before_the_next() {
+    let case = Case::new("leftovers");
+    let mark = &case.marker;
+    let d = case.dir.join("app");
+    std::fs::create_dir_all(&d).unwrap();
+    write(&d, "Procfile", &format!("kid: sh -c 'sleep {mark} & sleep 0.2; exit 5' #process: --max-restarts 100 --window 600 --delay 0\n"));
+    let out = case.zsh(&format!("cd {} && process-up; print st=$?", d.display()));
+    assert!(out.stdout.ends_with("st=0\n"), "{out:?}");
+    std::thread::sleep(Duration::from_secs(2));
+    let rows = status_json(&case, "kid");
+    assert!(num(entry(&rows, "kid"), "restarts") >= 3, "{rows:?}");
+    let left = pids_with_arg(mark);
+    assert!(left.len() <= 1, "copies of the left-behind child: {left:?}");
+    let out = case.zsh(&format!("cd {} && process-down; print st=$?", d.display()));
+    assert_eq!(out.stdout, "st=0\n", "{out:?}");
+    assert!(wait_for(Duration::from_secs(3), || pids_with_arg(mark).is_empty()), "left: {:?}", pids_with_arg(mark));
+}
+
+/// A service whose check is met only once it has died (its line written by what it left
+/// behind) did not start.
+#[test]
+fn a_service_that_has_died_is_not_ready_whatever_its_check_says() {
+    let case = Case::new("ready-die");
+    let out = case.zsh(&format!("process-start --ready-log '^ready' rd '(sleep 0.3; echo ready; sleep {}) & exit 3'; print st=$?", case.marker));
+    assert!(out.stdout.ends_with("st=1\n"), "{out:?}");
+    assert!(out.stderr.contains("rd exited with status 3 before it was ready"), "{out:?}");
+}
+
+/// -f --until-exit for a service that has already exited prints its log and returns.
+#[test]
+fn following_until_exit_a_service_already_gone_returns_at_once() {
+    let case = Case::new("until-gone");
+    let out = case.zsh("process-start --wait 0 ue 'echo bye' >/dev/null; sleep 0.5; timeout 5 zsh -fc 'source \"$(which _process)\"; process-logs -f --until-exit ue'; print st=$?");
+    assert_eq!(out.stdout, "bye\nst=0\n", "{out:?}");
+}
+
+/// A follower keeps up with rotations faster than it reads: no line is skipped.
+#[test]
+fn following_a_log_across_many_fast_rotations_loses_nothing() {
+    let case = Case::new("follow-rot");
+    let py = python3();
+    let out = case.env.zsh_env(
+        &[("PROCESS_LOG_MAX_SIZE", "2K"), ("PROCESS_LOG_KEEP", "100")],
+        &format!(
+            "process-start --wait 0 rot 'sleep 0.5; {py} -c \"import sys\nfor i in range(20000): print(i)\"' >/dev/null
+             process-logs rot -n 0 -f --until-exit > {d}/followed; print st=$?",
+            d = case.dir.display()
+        ),
+    );
+    assert_eq!(out.stdout, "st=0\n", "{out:?}");
+    let got: Vec<u32> = read_text(case.dir.join("followed")).lines().map(|l| l.parse().unwrap()).collect();
+    assert_eq!(got.len(), 20000, "followed {} of 20000 lines", got.len());
+    assert!(got.iter().enumerate().all(|(i, &n)| n == i as u32), "out of order or a gap");
+}
+
+/// The service must never die of its log: its directory removed under it, it goes on.
+#[test]
+fn a_service_survives_its_log_directory_being_removed() {
+    let case = Case::new("log-removed");
+    let mark = &case.marker;
+    let out = case.zsh(&format!("process-start chatty 'while :; do print tick; sleep 0.05; done; sleep {mark}'; print st=$?"));
+    let pid: u32 = out.stdout.lines().next().unwrap().parse().unwrap_or_else(|_| panic!("{out:?}"));
+    case.track(pid);
+    let logs = case.env.state_dir().join("logs");
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::remove_dir_all(&logs).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(is_alive(pid), "the service died with its log directory");
+    assert!(wait_for(Duration::from_secs(3), || read_text(logs.join("chatty.log")).contains("tick")), "the log was not made again");
+    case.zsh("process-stop chatty");
+}
+
+/// Every option of a Procfile entry is checked before anything starts: bad usage, status 2.
+#[test]
+fn process_up_checks_every_entrys_options_before_starting_anything() {
+    let case = Case::new("up-options");
+    let mark = &case.marker;
+    let d = case.dir.join("app");
+    std::fs::create_dir_all(&d).unwrap();
+    for bad in ["--max-restarts x", "--window abc", "--delay -1", "--after", "--ready-port 99999", "--bogus"] {
+        write(&d, "Procfile", &format!("good: exec sleep {mark}\nbad: exec sleep {mark} #process: {bad}\n"));
+        let out = case.zsh(&format!("cd {} && process-up; print st=$?", d.display()));
+        assert!(out.stdout.ends_with("st=2\n"), "{bad}: {out:?}");
+        assert!(out.stderr.contains("entry bad:"), "{bad}: {out:?}");
+        assert!(pids_with_arg(mark).is_empty(), "{bad}: something started");
+    }
+    let out = case.zsh("process-up --port 0; print st=$?");
+    assert!(out.stdout.ends_with("st=2\n"), "bad options are bad usage even with no Procfile: {out:?}");
+}
+
+/// A trap that calls a waiting builtin during process-wait does not cost it the status.
+#[test]
+fn process_wait_keeps_a_childs_status_through_traps() {
+    let case = Case::new("wait-trap");
+    let out = case.zsh(
+        "TRAPUSR1() { process-status >/dev/null }
+         process-start --wait 0 wu 'sleep 2; exit 5' >/dev/null
+         ( repeat 60 { kill -USR1 $$ 2>/dev/null; sleep 0.01 } ) &
+         process-wait -v st wu; print st=$? got=${(v)st}",
+    );
+    assert!(out.stdout.ends_with("st=0 got=5\n"), "{out:?}");
+}
+
+/// A command that is not UTF-8 is restarted exactly as it was given.
+#[test]
+fn restart_runs_the_recorded_command_byte_for_byte() {
+    let case = Case::new("raw-command");
+    let raw = case.dir.join("raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"caf\xe9");
+    std::fs::write(raw.join(name), format!("sleep {}\n", case.marker)).unwrap();
+    let out = case.zsh(&format!(
+        "f=$'{d}/caf\\xe9'
+         process-start u8 \"zsh $f\" >/dev/null; print a=$?
+         process-restart --delay 0 u8 >/dev/null; print b=$?
+         process-stop u8; print c=$?",
+        d = raw.display()
+    ));
+    assert_eq!(out.stdout, "a=0\nb=0\nc=0\n", "{out:?}");
 }

@@ -42,7 +42,8 @@ impl Args {
                 let opt = opt.name;
                 let value = match inline {
                     Some(v) => v,
-                    None => text(it.next().ok_or_else(|| usage(format!("option {opt} needs a value")))?, "the value of an option")?,
+                    // `--` ends the options: it is no option's value.
+                    None => text(it.next().filter(|v| v != b"--").ok_or_else(|| usage(format!("option {opt} needs a value")))?, "the value of an option")?,
                 };
                 if opt == "-v" && !is_identifier(&value) {
                     return Err(usage(format!("invalid variable name '{value}' for -v")));

@@ -22,7 +22,7 @@ impl<'s> Context<'s> {
         Context { sh, name, settings: None, samples_dir: None }
     }
 
-    /// The settings of this call (a problem with one is reported once, here).
+    /// The settings of this call (a problem with one is reported once per shell, here).
     pub fn settings(&mut self) -> Settings {
         if let Some(s) = &self.settings {
             return s.clone();
@@ -30,7 +30,9 @@ impl<'s> Context<'s> {
         let mut problems = Vec::new();
         let s = Settings::read(self.sh, &mut problems);
         for p in problems {
-            self.warn(&p);
+            if super::with_state(|state| state.settings_said.insert(p.clone())) {
+                self.warn(&p);
+            }
         }
         self.settings = Some(s.clone());
         s
@@ -45,6 +47,15 @@ impl<'s> Context<'s> {
     /// to the user; nothing it says ever lands in a caller's `$(...)`.
     pub fn warn(&mut self, message: &str) {
         self.sh.error_line(&format!("{}: {message}", self.name));
+    }
+
+    /// Writes `bytes` to standard output at once (see Shell::print_now): Ctrl-C, or a
+    /// stop signal, while a reader stalls ends the command (130).
+    pub fn print_now(&mut self, bytes: &[u8]) -> Result<(), Failure> {
+        self.sh.print_now(bytes).map_err(|e| match e.kind() {
+            std::io::ErrorKind::Interrupted => Failure::interrupted(),
+            _ => failed(format!("cannot write to standard output: {e}")),
+        })
     }
 
     /// Says what a failure says: its line, then the lines it quotes.
@@ -77,7 +88,7 @@ impl<'s> Context<'s> {
     pub fn put(&mut self, args: &Args, value: Value) -> Result<(), Failure> {
         if let Some(var) = args.var() {
             if !self.sh.assign(var, value) {
-                return Err(failed(format!("cannot assign to '{var}'")));
+                return Err(failed(format!("cannot assign to '{var}' (read-only, or a special parameter of the shell)")));
             }
             return Ok(());
         }
@@ -116,9 +127,11 @@ impl<'s> Context<'s> {
 }
 
 impl Blocker for Context<'_> {
+    /// Ctrl-C stops a wait; so does a stop signal held for a builtin that blocks them (a
+    /// second Ctrl-C while a supervisor stops its service).
     fn block(&mut self, call: &mut dyn FnMut()) -> Flow {
         self.sh.let_signals_through(call);
-        if self.sh.interrupted() {
+        if self.sh.interrupted() || self.sh.stop_signal_pending() {
             Flow::Stop
         } else {
             Flow::Continue

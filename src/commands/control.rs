@@ -281,39 +281,155 @@ pub fn stop_process(cx: &mut Context, id: Identity, timeout: Duration, force: bo
     Ok(Stopped::Killed)
 }
 
-/// Stops a resolved target; by name also stops its supervisor first (so it doesn't start
-/// the service again) and removes the PID file and registry entry. Emits
-/// `process.stop` or `process.kill`.
-pub fn stop_target(cx: &mut Context, target: &Target, timeout: Duration, force: bool) -> Result<Stopped, Failure> {
-    let settings = cx.settings();
-    let state = settings.state();
-    if let Some(name) = &target.name {
-        let entry = state.entry(name).unwrap_or_else(|e| {
-            cx.warn(&e.to_string());
-            None
-        });
-        if let Some(sup) = entry.and_then(|e| e.supervisor).filter(Identity::is_alive) {
-            // The supervisor stops its child itself on TERM; we wait for the child below.
-            cx.debug(&format!("{name} is supervised by {}: asking it to stop", sup.pid));
-            match stop_process(cx, sup, timeout + KILL_GRACE, force) {
-                Err(f) if f.is_interrupted() => return Err(f),
-                _ => {}
-            }
+/// KILL, now, to `id` and everything it started (see [`started_by`]), and a bounded wait
+/// for them to be gone: for a stop that must not wait any longer (a second stop signal
+/// to a supervisor).
+pub fn kill_now(cx: &mut Context, id: Identity) -> Result<(), Failure> {
+    refuse_protected(cx, id.pid)?;
+    let Some(main) = open_process(id)? else { return Ok(()) };
+    let everyone: Vec<PidFd> = std::iter::once(main).chain(started_by(cx, id)?).collect();
+    for f in &everyone {
+        let _ = f.send_signal(libc::SIGKILL);
+    }
+    for f in &everyone {
+        // Not through `cx`: the stop signal that asked for this is still pending.
+        if !f.wait_exit(KILL_GRACE, &mut process_facts::wait::Plain).unwrap_or(false) {
+            return Err(failed(format!("process {} survived KILL (uninterruptible sleep?)", f.pid)));
         }
     }
+    Ok(())
+}
+
+/// After a service's main process `leader` has exited (still an unreaped zombie: its PID
+/// cannot have been handed on), what it left behind: the rest of its session and its
+/// descendants. TERM, then KILL after `timeout`, so a restart never runs beside the old
+/// run's leftovers (systemd does the same with the service's control group).
+pub fn stop_leftovers(cx: &mut Context, leader: Identity, timeout: Duration) -> Result<(), Failure> {
+    let still_ours = process_facts::proc::stat(leader.pid).is_ok_and(|s| s.starttime == leader.starttime && !s.is_alive());
+    if !still_ours {
+        return Ok(());
+    }
+    let me = process_facts::proc::current_pid();
+    let shell = cx.sh.shell_pid();
+    let left: Vec<PidFd> = tree::service_tree(leader.pid)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|&p| p > 1 && p != leader.pid && p != me && p != shell)
+        .filter_map(Identity::of)
+        .filter_map(|id| PidFd::open(id).ok())
+        .collect();
+    if left.is_empty() {
+        return Ok(());
+    }
+    cx.debug(&format!("{} left {} processes behind: stopping them", leader.pid, left.len()));
+    let deadline = Instant::now() + timeout;
+    for f in &left {
+        terminate(cx, f)?;
+    }
+    let mut waited = Ok(());
+    for f in &left {
+        if let Err(e) = f.wait_exit(self::left(deadline), cx) {
+            waited = Err(e);
+            break;
+        }
+    }
+    for f in left.iter().filter(|f| !f.has_exited()) {
+        let _ = f.send_signal(libc::SIGKILL);
+    }
+    waited.map_err(Failure::from)
+}
+
+/// Stops a resolved target. By name, under NAME's start lock (so no start of it from
+/// another shell slips in between, to be forgotten here), and a supervisor of it is
+/// asked to let go first (see [`request_stop`]); then the PID file and registry entry
+/// are removed. Emits `process.stop` or `process.kill`.
+pub fn stop_target(cx: &mut Context, target: &Target, timeout: Duration, force: bool) -> Result<Stopped, Failure> {
+    let lock = match &target.name {
+        Some(name) => Some(start_lock(cx, name)?),
+        None => None,
+    };
+    let stopped = stop_target_locked(cx, target, timeout, force)?;
+    drop(lock);
+    announce_stop(cx, target, stopped);
+    Ok(stopped)
+}
+
+/// Emits `process.stop` (or `process.kill`) for a stopped target. Never with a lock
+/// held: a handler's background job would inherit the lock and keep it.
+pub fn announce_stop(cx: &mut Context, target: &Target, stopped: Stopped) {
+    let label = target.label();
+    let pid = target.id.pid.to_string();
+    let event = if stopped == Stopped::Killed { events::KILL } else { events::STOP };
+    cx.emit(event, &[&label, &pid]);
+}
+
+/// NAME's start lock, held while it is started, stopped or forgotten.
+pub fn start_lock(cx: &mut Context, name: &str) -> Result<process_facts::store::Lock, Failure> {
+    cx.settings().state().start_lock(name, cx).map_err(|e| match e {
+        process_facts::store::StoreError::Busy { .. } => failed(format!("{name} is being started or stopped by this shell already")),
+        other => other.into(),
+    })
+}
+
+/// [`stop_target`], for a caller that holds NAME's start lock already (restart), and
+/// announces the stop with [`announce_stop`] once it has let go of the lock.
+pub fn stop_target_locked(cx: &mut Context, target: &Target, timeout: Duration, force: bool) -> Result<Stopped, Failure> {
+    let supervisor = match &target.name {
+        Some(name) => request_stop(cx, name)?,
+        None => None,
+    };
     let outcome = stop_process(cx, target.id, timeout, force)?;
+    if let (Some(name), Some(sup)) = (&target.name, supervisor) {
+        await_release(cx, name, sup, timeout + KILL_GRACE)?;
+    }
     if let Some(name) = &target.name {
         forget_if_gone(cx, name);
     }
-    let label = target.label();
-    let pid = target.id.pid.to_string();
-    let event = if outcome == Stopped::Killed { events::KILL } else { events::STOP };
-    cx.emit(event, &[&label, &pid]);
     Ok(outcome)
 }
 
+/// When NAME is supervised, tells its supervisor to end supervision at the service's
+/// next exit instead of starting it again: a flag in the registry entry, which the
+/// supervisor watches. No signal goes to the supervisor: it may be a user's interactive
+/// shell running `process-supervise` in the foreground. Returns the supervisor.
+pub fn request_stop(cx: &mut Context, name: &str) -> Result<Option<Identity>, Failure> {
+    let state = cx.settings().state();
+    let Some(entry) = state.entry(name)? else { return Ok(None) };
+    let Some(sup) = entry.supervisor.filter(Identity::is_alive).filter(|_| !entry.gave_up) else { return Ok(None) };
+    if sup.pid == process_facts::proc::current_pid() || sup.pid == cx.sh.shell_pid() {
+        return Err(failed(format!("{name} is supervised by this shell (PID {}): end its process-supervise to stop it", sup.pid)));
+    }
+    cx.debug(&format!("{name} is supervised by {}: asking it to let go", sup.pid));
+    state.update(name, entry.pid, &mut |e| e.stop_requested = true, cx)?;
+    Ok(Some(sup))
+}
+
+/// Waits, for at most `limit`, until NAME's supervisor `sup` has let go of it (its entry
+/// is gone or no longer names it, or it has exited), watching the registry.
+pub fn await_release(cx: &mut Context, name: &str, sup: Identity, limit: Duration) -> Result<(), Failure> {
+    let state = cx.settings().state();
+    let registry = state.registry_dir()?;
+    let watch = super::service::registry_watch(&registry)?;
+    let deadline = Instant::now() + limit;
+    loop {
+        let held = state.entry(name)?.is_some_and(|e| e.supervisor == Some(sup));
+        if !held || !sup.is_alive() {
+            return Ok(());
+        }
+        let left = left(deadline);
+        if left.is_zero() {
+            cx.warn(&format!("the supervisor of {name} (PID {}) has not let go of it after {}s", sup.pid, limit.as_secs_f64()));
+            return Ok(());
+        }
+        let mut fds = [process_facts::sys::readable(std::os::fd::AsRawFd::as_raw_fd(&watch))];
+        process_facts::wait::poll(cx, &mut fds, Some(left))?;
+        let _ = process_facts::sys::fs::inotify_read(std::os::fd::AsFd::as_fd(&watch));
+    }
+}
+
 /// Removes NAME's PID file and registry entry unless a live process is recorded there
-/// now (a supervisor may have started a new one meanwhile).
+/// now (a supervisor may have started a new one meanwhile). The caller holds NAME's
+/// start lock, or is NAME's own supervisor.
 pub fn forget_if_gone(cx: &mut Context, name: &str) {
     let settings = cx.settings();
     let pids = settings.pid_files();
@@ -334,11 +450,19 @@ pub fn stop(cx: &mut Context, args: &Args) -> Outcome {
     let target = match resolve(cx, text)? {
         Ok(t) => t,
         Err(why) => {
-            // A stale PID file of a dead service: nothing to stop, but tidy up.
-            if !looks_like_pid(text) {
-                let name = name_operand(args, 0)?;
-                forget_if_gone(cx, &name);
+            if looks_like_pid(text) {
+                return Err(failed(why));
             }
+            let name = name_operand(args, 0)?;
+            let _lock = start_lock(cx, &name)?;
+            // Between two tries of its supervisor: it is stopped by ending supervision.
+            if let Some(sup) = request_stop(cx, &name)? {
+                await_release(cx, &name, sup, timeout + KILL_GRACE)?;
+                forget_if_gone(cx, &name);
+                return Ok(Exit::Success);
+            }
+            // A stale PID file of a dead service: nothing to stop, but tidy up.
+            forget_if_gone(cx, &name);
             return Err(failed(why));
         }
     };

@@ -93,19 +93,29 @@ pub fn stop(cx: &mut Context, args: &Args) -> Outcome {
     if members.is_empty() {
         return Err(failed(format!("no such group, or empty: {group}")));
     }
-    let mut still_running: Vec<Member> = Vec::new();
+    // Only the members seen here, stopped or found dead, leave the group: one that
+    // another shell adds meanwhile stays.
+    let mut done: Vec<Member> = Vec::new();
+    let mut still_running = 0;
     for member in stop_order(cx, &members) {
-        let Some(target) = member_target(cx, member) else { continue };
-        if let Err(f) = stop_target(cx, &target, timeout, force) {
-            if f.is_interrupted() {
+        let Some(target) = member_target(cx, member) else {
+            done.push(member.clone());
+            continue;
+        };
+        match stop_target(cx, &target, timeout, force) {
+            Ok(_) => done.push(member.clone()),
+            Err(f) if f.is_interrupted() => {
+                state.group_retain(&group, &mut |m| !done.contains(m), cx)?;
                 return Err(f);
             }
-            cx.warn(&format!("{}: {}", member.label(), f.message));
-            still_running.push(member.clone());
+            Err(f) => {
+                cx.warn(&format!("{}: {}", member.label(), f.message));
+                still_running += 1;
+            }
         }
     }
-    state.group_retain(&group, &mut |m| still_running.contains(m), cx)?;
-    Ok(Exit::yes_no(still_running.is_empty()))
+    state.group_retain(&group, &mut |m| !done.contains(m), cx)?;
+    Ok(Exit::yes_no(still_running == 0))
 }
 
 /// The members in the order to stop them: the reverse of the order they were added,
@@ -138,7 +148,8 @@ pub fn list(cx: &mut Context, args: &Args) -> Outcome {
         match member_target(cx, member) {
             Some(t) => {
                 out.extend_from_slice(format!("  PID {}: ", t.id.pid).as_bytes());
-                out.extend_from_slice(&command_name(t.id.pid).unwrap_or_default());
+                let name = command_name(t.id.pid).unwrap_or_default();
+                out.extend_from_slice(super::printable(&String::from_utf8_lossy(&name)).as_bytes());
                 out.push(b'\n');
             }
             None => match member {

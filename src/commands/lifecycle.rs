@@ -1,10 +1,10 @@
 //! Starting services: process-start, process-restart, process-supervise. How a service
 //! is launched, logged, waited for and recorded is in [`super::service`].
 
-use super::control::{forget_if_gone, resolve, stop_process, stop_target, timeout_option, Stopped, TIMEOUT};
+use super::control::{announce_stop, forget_if_gone, kill_now, resolve, start_lock, stop_leftovers, stop_process, stop_target_locked, timeout_option, Stopped, KILL_GRACE, TIMEOUT};
 use super::events;
 use super::pidfiles::{name_operand, NAME};
-use super::service::{self, await_dependencies, await_ready, confirm_started, forget, launch, mark_ready, record, Launched, NotStarted, Readiness, Recorded};
+use super::service::{self, await_dependencies, await_ready, confirm_started, forget, launch, mark_ready, record, registry_watch, Launched, NotStarted, Readiness, Recorded};
 use super::spec::{Kind, Operand, Opt, Spec, VAR};
 use super::{failed, usage, Args, Context, Exit, Failure, Outcome};
 use crate::zsh::Value;
@@ -76,11 +76,14 @@ const DEFAULT_STARTUP_WAIT: Duration = Duration::from_millis(200);
 /// Takes NAME's start lock and refuses a NAME that already runs, or that a live
 /// supervisor will start again: one instance per name, even from concurrent shells.
 fn claim(cx: &mut Context, name: &str) -> Result<Lock, Failure> {
+    let lock = start_lock(cx, name)?;
+    check_free(cx, name)?;
+    Ok(lock)
+}
+
+/// Refuses a NAME that runs, or that a live supervisor will start again.
+fn check_free(cx: &mut Context, name: &str) -> Result<(), Failure> {
     let settings = cx.settings();
-    let lock = settings.state().start_lock(name, cx).map_err(|e| match e {
-        process_facts::store::StoreError::Busy { .. } => failed(format!("{name} is being started by this shell already")),
-        other => other.into(),
-    })?;
     if let Some(id) = settings.pid_files().running(name, cx)? {
         return Err(failed(format!("{name} is already running (PID {})", id.pid)));
     }
@@ -88,12 +91,12 @@ fn claim(cx: &mut Context, name: &str) -> Result<Lock, Failure> {
         cx.warn(&e.to_string());
         None
     });
-    if let Some(sup) = entry.and_then(|e| e.supervisor).filter(Identity::is_alive) {
+    if let Some(sup) = entry.filter(|e| !e.gave_up).and_then(|e| e.supervisor).filter(Identity::is_alive) {
         if sup.pid != proc::current_pid() {
             return Err(failed(format!("{name} is supervised by PID {}, which will start it again; stop it with process-stop {name}", sup.pid)));
         }
     }
-    Ok(lock)
+    Ok(())
 }
 
 /// Starts NAME once the services it comes after are ready, then waits until it is up:
@@ -131,8 +134,11 @@ pub fn start(cx: &mut Context, args: &Args) -> Outcome {
     let name = name_operand(args, 0)?;
     let wait = args.seconds("--wait", DEFAULT_STARTUP_WAIT)?;
     let readiness = Readiness::from_args(args)?;
-    let _lock = claim(cx, &name)?;
-    let launched = start_service(cx, &name, args.bytes(1), wait, &readiness, Recorded::default())?;
+    let launched = {
+        let _lock = claim(cx, &name)?;
+        start_service(cx, &name, args.bytes(1), wait, &readiness, Recorded::default())?
+    };
+    // Handlers run without the lock: one may start, stop or restart NAME itself.
     let pid = launched.id.pid.to_string();
     cx.emit(events::START, &[&name, &pid]);
     cx.put(args, Value::text(pid))?;
@@ -157,15 +163,30 @@ pub fn restart(cx: &mut Context, args: &Args) -> Outcome {
     }
     let command = match (args.count(), &entry) {
         (2, _) => args.bytes(1).to_vec(),
-        (_, Some(e)) if !e.command.is_empty() => e.command.clone().into_bytes(),
+        (_, Some(e)) if !e.command.is_empty() => e.command_bytes(),
         _ => return Err(usage(format!("no command recorded for {name}: give one (process-restart {name} COMMAND)"))),
     };
-    if let Ok(target) = resolve(cx, &name)? {
-        stop_target(cx, &target, timeout, true)?;
-        process_facts::wait::sleep(cx, delay)?;
+    // One lock over the stop and the start: no other shell's start or stop between them.
+    let lock = start_lock(cx, &name)?;
+    let stopped = match resolve(cx, &name)? {
+        Ok(target) => {
+            let how = stop_target_locked(cx, &target, timeout, true)?;
+            Some((target, how))
+        }
+        Err(_) => None,
+    };
+    let started = (|| {
+        if stopped.is_some() {
+            process_facts::wait::sleep(cx, delay)?;
+        }
+        check_free(cx, &name)?;
+        start_service(cx, &name, &command, wait, &readiness, Recorded::default())
+    })();
+    drop(lock);
+    if let Some((target, how)) = &stopped {
+        announce_stop(cx, target, *how);
     }
-    let _lock = claim(cx, &name)?;
-    let launched = start_service(cx, &name, &command, wait, &readiness, Recorded::default())?;
+    let launched = started?;
     let pid = launched.id.pid.to_string();
     cx.emit(events::RESTART, &[&name, &pid]);
     cx.put(args, Value::text(pid))?;
@@ -184,6 +205,42 @@ fn give_up(cx: &mut Context, name: &str, pid: process_facts::Pid) {
     }
 }
 
+/// What process-supervise was asked to do, checked: also how process-up checks each
+/// Procfile entry's options before it starts anything.
+pub struct SuperviseOptions {
+    pub max_restarts: u32,
+    pub window: Duration,
+    pub delay: Duration,
+    pub stop_timeout: Duration,
+    pub readiness: Readiness,
+    pub stack: Option<String>,
+}
+
+impl SuperviseOptions {
+    pub fn from_args(cx: &mut Context, args: &Args) -> Result<SuperviseOptions, Failure> {
+        let settings = cx.settings();
+        let max_restarts = match args.value("--max-restarts") {
+            Some(v) => v.parse::<u32>().map_err(|_| usage(format!("invalid --max-restarts '{v}': expected a whole number")))?,
+            None => settings.max_restarts,
+        };
+        let stack = match args.value("--stack") {
+            Some(s) => {
+                process_facts::store::validate_name(s).map_err(|e| usage(format!("invalid --stack: {e}")))?;
+                Some(s.to_string())
+            }
+            None => None,
+        };
+        Ok(SuperviseOptions {
+            max_restarts,
+            window: args.seconds("--window", settings.restart_window)?,
+            delay: args.seconds("--delay", settings.restart_delay)?,
+            stop_timeout: timeout_option(cx, args)?,
+            readiness: Readiness::from_args(args)?,
+            stack,
+        })
+    }
+}
+
 /// `process-supervise NAME COMMAND [--max-restarts N] [--window S] [--delay S]
 /// [--ready-* ...] [--after NAMES] [--stack STACK]`: runs COMMAND and starts it again
 /// whenever it exits (or fails its readiness check), in the foreground (add `&` or `&!`).
@@ -195,22 +252,7 @@ fn give_up(cx: &mut Context, name: &str, pid: process_facts::Pid) {
 pub fn supervise(cx: &mut Context, args: &Args) -> Outcome {
     let name = name_operand(args, 0)?;
     let command = args.bytes(1).to_vec();
-    let settings = cx.settings();
-    let max_restarts = match args.value("--max-restarts") {
-        Some(v) => v.parse::<u32>().map_err(|_| usage(format!("invalid --max-restarts '{v}': expected a whole number")))?,
-        None => settings.max_restarts,
-    };
-    let window = args.seconds("--window", settings.restart_window)?;
-    let delay = args.seconds("--delay", settings.restart_delay)?;
-    let stop_timeout = timeout_option(cx, args)?;
-    let readiness = Readiness::from_args(args)?;
-    let stack = match args.value("--stack") {
-        Some(s) => {
-            process_facts::store::validate_name(s).map_err(|e| usage(format!("invalid --stack: {e}")))?;
-            Some(s.to_string())
-        }
-        None => None,
-    };
+    let SuperviseOptions { max_restarts, window, delay, stop_timeout, readiness, stack } = SuperviseOptions::from_args(cx, args)?;
     let claimed = claim(cx, &name)?;
     let me = Identity::of(proc::current_pid()).ok_or_else(|| failed("cannot identify the supervising shell"))?;
     cx.sh.keep_shell_signal_mask();
@@ -220,12 +262,18 @@ pub fn supervise(cx: &mut Context, args: &Args) -> Outcome {
     let stop_signals: Vec<i32> =
         [libc::SIGTERM, libc::SIGINT, libc::SIGHUP].into_iter().filter(|&s| !process_facts::signal::is_ignored(s)).collect();
     let signals = BlockedSignals::block(&stop_signals).map_err(|e| failed(format!("cannot watch for signals: {e}")))?;
+    // Ctrl-C cannot reach zsh's handler now: waits and stalled writes watch the signalfd.
+    cx.sh.watch_stop_signals(signals.fd());
     // zsh's SIGCHLD handler reaps any child it sees (running event handlers can let it
     // run): keep it away from the service so that we reap it and learn its exit status.
     // Pending SIGCHLDs reach zsh when supervision ends.
     let _children_ours = BlockedSignals::block(&[libc::SIGCHLD]).map_err(|e| failed(format!("cannot block SIGCHLD: {e}")))?;
     // Shell code (event handlers) unblocks SIGCHLD; this reaps the service first.
     let reaper = ReapFirst::install().map_err(|e| failed(format!("cannot watch SIGCHLD: {e}")))?;
+    // A stop is asked for through the registry entry (process-stop never signals a
+    // supervisor): watch it.
+    let registry = registry_watch(&cx.settings().state().registry_dir()?)?;
+    let registry_fd = std::os::fd::AsRawFd::as_raw_fd(&registry);
     // A stop signal while waiting for the services it comes after ends it too.
     if let Some(sig) = await_dependencies(cx, &name, &readiness.after, readiness.timeout, Some(&signals))? {
         return Ok(if sig == libc::SIGINT { Exit::Interrupted } else { Exit::Success });
@@ -242,7 +290,7 @@ pub fn supervise(cx: &mut Context, args: &Args) -> Outcome {
         };
         let env = armed.as_ref().map(|a| a.env()).unwrap_or_default();
         let launched = launch(cx, &name, &command, &env)?;
-        reaper.watch(launched.id.pid);
+        let _ = reaper.watch(launched.id.pid);
         // Log writers of earlier tries end after their service: reap them (SIGCHLD is ours).
         writers.retain(|w| spawn::try_reap(w.pid).is_none() && w.is_alive());
         writers.extend(launched.logger);
@@ -267,13 +315,13 @@ pub fn supervise(cx: &mut Context, args: &Args) -> Outcome {
             match await_ready(cx, &name, &launched, check, armed, readiness.timeout, Some(&signals)) {
                 Ok(()) => mark_ready(cx, &name, &launched)?,
                 Err(NotStarted::Signal(sig)) => {
-                    reaper.unwatch();
+                    reaper.unwatch(launched.id.pid);
                     forget(cx, &name);
                     cx.emit(events::STOP, &[&name, &pid]);
                     return Ok(if sig == libc::SIGINT { Exit::Interrupted } else { Exit::Success });
                 }
                 Err(NotStarted::Failed(f)) if f.is_interrupted() => {
-                    reaper.unwatch();
+                    reaper.unwatch(launched.id.pid);
                     forget(cx, &name);
                     return Err(f);
                 }
@@ -284,29 +332,52 @@ pub fn supervise(cx: &mut Context, args: &Args) -> Outcome {
             }
         }
 
-        // Wait for the service to exit, or for a signal to stop supervising.
-        let stop_signal = loop {
-            if failed_start {
-                break None;
-            }
-            let Some(fd) = &fd else { break None }; // gone before we could watch it
-            let wake = signals.wait(cx, &[std::os::fd::AsRawFd::as_raw_fd(fd)], Duration::from_secs(1))?;
+        // Wait for the service to exit, a stop signal, or a stop asked for.
+        let ended = loop {
+            let Some(fd) = fd.as_ref().filter(|_| !failed_start) else { break Ended::Exited };
+            let wake = signals.wait(cx, &[std::os::fd::AsRawFd::as_raw_fd(fd), registry_fd], Duration::from_secs(1))?;
             if let Some(sig) = wake.signal {
-                break Some(sig);
+                break Ended::Signal(sig);
             }
-            if !wake.ready.is_empty() || !launched.id.is_alive() {
-                break None;
+            if wake.ready.contains(&1) {
+                let _ = process_facts::sys::fs::inotify_read(std::os::fd::AsFd::as_fd(&registry));
+                if stop_asked(cx, &name, launched.id) {
+                    break Ended::Asked;
+                }
+            }
+            if wake.ready.contains(&0) || !launched.id.is_alive() {
+                break Ended::Exited;
             }
         };
-        if let Some(sig) = stop_signal {
-            let outcome = stop_process(cx, launched.id, stop_timeout, true);
-            spawn::reap_watched(&reaper, launched.id.pid, &mut process_facts::wait::Plain);
+        let ended = match ended {
+            // Killed by the stop that was asked for: not a death to restart after.
+            Ended::Exited if stop_asked(cx, &name, launched.id) => Ended::Asked,
+            other => other,
+        };
+        if let Ended::Signal(_) | Ended::Asked = ended {
+            let outcome = match stop_process(cx, launched.id, stop_timeout, true) {
+                // A second stop signal: no more waiting.
+                Err(f) if f.is_interrupted() => kill_now(cx, launched.id).map(|()| Stopped::Killed),
+                other => other,
+            };
+            if let Err(f) = &outcome {
+                cx.report(f);
+            }
+            reap_exited(&reaper, launched.id);
             forget(cx, &name);
+            // A second stop signal has done its work: not one to deliver to the shell.
+            while signals.take().is_some() {}
             let ev = if matches!(outcome, Ok(Stopped::Killed)) { events::KILL } else { events::STOP };
             cx.emit(ev, &[&name, &pid]);
-            return Ok(if sig == libc::SIGINT { Exit::Interrupted } else { Exit::Success });
+            return Ok(if ended == Ended::Signal(libc::SIGINT) { Exit::Interrupted } else { Exit::Success });
         }
-        let exit = spawn::reap_watched(&reaper, launched.id.pid, cx);
+        // What the service left behind (the rest of its session) goes before the next try.
+        if let Err(f) = stop_leftovers(cx, launched.id, stop_timeout) {
+            if !f.is_interrupted() {
+                cx.report(&f);
+            }
+        }
+        let exit = reap_exited(&reaper, launched.id);
         let code = exit.map(ChildExit::status).map(|s| s.to_string()).unwrap_or_else(|| "unknown".into());
         if !failed_start {
             cx.warn(&format!("{name} (PID {pid}) exited with status {code}"));
@@ -327,17 +398,50 @@ pub fn supervise(cx: &mut Context, args: &Args) -> Outcome {
         }
         restarts.push_back(now);
         total_restarts += 1;
-        // The delay before the next try; a signal ends supervision here too.
+        // The delay before the next try; a stop signal, or a stop asked for, ends
+        // supervision here too.
         let deadline = Instant::now() + delay;
         loop {
+            if stop_asked(cx, &name, launched.id) {
+                forget_if_gone(cx, &name);
+                return Ok(Exit::Success);
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
-            if let Some(sig) = signals.wait(cx, &[], left.min(Duration::from_secs(1)))?.signal {
+            let wake = signals.wait(cx, &[registry_fd], left.min(Duration::from_secs(1)))?;
+            if let Some(sig) = wake.signal {
                 forget_if_gone(cx, &name);
                 return Ok(if sig == libc::SIGINT { Exit::Interrupted } else { Exit::Success });
             }
+            let _ = process_facts::sys::fs::inotify_read(std::os::fd::AsFd::as_fd(&registry));
         }
+    }
+}
+
+/// How one run of a supervised service ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    Exited,
+    Signal(i32),
+    /// process-stop (or process-down) asked for it to stop.
+    Asked,
+}
+
+/// Whether a stop of NAME's run `id` has been asked for in its registry entry.
+fn stop_asked(cx: &mut Context, name: &str, id: Identity) -> bool {
+    cx.settings().state().entry(name).ok().flatten().is_some_and(|e| e.stop_requested && e.pid == id.pid)
+}
+
+/// Reaps the service `id` once it has exited; None (without waiting) while it has not
+/// (it survived KILL) or when the kernel will not say.
+fn reap_exited(reaper: &ReapFirst, id: Identity) -> Option<ChildExit> {
+    let exited = PidFd::open(id).map_or(true, |fd| fd.has_exited() || fd.wait_exit(KILL_GRACE, &mut process_facts::wait::Plain).unwrap_or(false));
+    if exited {
+        spawn::reap_watched(reaper, id.pid, &mut process_facts::wait::Plain)
+    } else {
+        reaper.unwatch(id.pid);
+        None
     }
 }

@@ -73,7 +73,7 @@ pub fn logs(cx: &mut Context, args: &Args) -> Outcome {
     // Taken before the tail is read, so that nothing written in between is missed.
     let offset = Follower::size_now(&dir, &name)?;
     let tail = log::last_lines(&dir, &name, lines)?;
-    cx.sh.print_now(&tail).map_err(|e| failed(format!("cannot write: {e}")))?;
+    cx.print_now(&tail)?;
     if !follow {
         return Ok(Exit::Success);
     }
@@ -87,30 +87,33 @@ pub fn logs(cx: &mut Context, args: &Args) -> Outcome {
     };
     let mut follower = Follower::new(Dir::open(&path)?.ok_or_else(no_log)?, &name, offset)?;
     let out = |cx: &mut Context, follower: &mut Follower| -> Result<(), super::Failure> {
-        let new = follower.read_new()?;
+        let new = follower.read_new(cx)?;
         if !new.is_empty() {
-            cx.sh.print_now(&new).map_err(|e| failed(format!("cannot write: {e}")))?;
+            cx.print_now(&new)?;
         }
         Ok(())
     };
     loop {
         out(cx, &mut follower)?;
-        let mut fds = vec![sys::readable(follower.fd())];
-        if let Some((Some(fd), _)) = &watched {
-            fds.push(sys::readable(std::os::fd::AsRawFd::as_raw_fd(fd)));
-        }
-        process_facts::wait::poll(cx, &mut fds, None)?;
         let ended = match &watched {
             Some((Some(fd), _)) => fd.has_exited(),
+            // Gone before we could watch it.
             Some((None, _)) => true,
             None => false,
         };
-        if ended {
-            if let Some(writer) = watched.as_ref().and_then(|(_, w)| *w).and_then(|w| PidFd::open(w).ok()) {
-                writer.wait_exit(WRITER_GRACE, cx)?;
+        if !ended {
+            let mut fds = vec![sys::readable(follower.fd())];
+            if let Some((Some(fd), _)) = &watched {
+                fds.push(sys::readable(std::os::fd::AsRawFd::as_raw_fd(fd)));
             }
-            out(cx, &mut follower)?;
-            return Ok(Exit::Success);
+            process_facts::wait::poll(cx, &mut fds, None)?;
+            continue;
         }
+        // Ended: what its log writer still has to write, then no more.
+        if let Some(writer) = watched.as_ref().and_then(|(_, w)| *w).and_then(|w| PidFd::open(w).ok()) {
+            writer.wait_exit(WRITER_GRACE, cx)?;
+        }
+        out(cx, &mut follower)?;
+        return Ok(Exit::Success);
     }
 }

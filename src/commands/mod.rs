@@ -120,6 +120,19 @@ commands! {
     c"_process-log-writer" => logs::LOG_WRITER, service::log_writer;
 }
 
+/// Text from a process (its name, its command line) made safe for a listing a person
+/// reads: line breaks become spaces and other control characters are shown escaped, so
+/// another user's process cannot forge a line or send escape sequences to the terminal.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\r' => " ".to_string(),
+            c if c.is_control() => c.escape_default().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
 /// Runs builtin `index` of [`COMMANDS`]: `-h`/`--help` prints its help; otherwise its
 /// arguments are parsed by its spec, it runs, and a failure is reported in one line.
 pub fn run(sh: &mut Shell, index: usize, argv: Vec<Vec<u8>>) -> i32 {
@@ -149,6 +162,9 @@ pub struct State {
     pub samples: Option<process_facts::samples::Store>,
     pub cpu_here: std::collections::HashMap<process_facts::Identity, process_facts::samples::CpuSample>,
     pub owners_here: process_facts::ports::OwnerCache,
+    /// Warnings about the settings said already: each is said once per shell, not at
+    /// every call.
+    pub settings_said: std::collections::HashSet<String>,
 }
 
 impl State {

@@ -13,6 +13,7 @@ use super::settings;
 use super::control::NAME_OR_PID;
 use super::spec::{Kind, Opt, Spec};
 use super::{failed, usage, Args, Context, Exit, Failure, Outcome};
+use crate::zsh::Shell;
 use process_facts::cpu::format_percent;
 use process_facts::pidfd::PidFd;
 use process_facts::signal::{self, BlockedSignals};
@@ -210,10 +211,10 @@ struct Stops {
 }
 
 impl Stops {
-    fn block() -> Stops {
+    fn block(sh: &mut Shell) -> Stops {
         let set: Vec<i32> = STOP_SIGNALS.iter().copied().filter(|&s| !signal::is_ignored(s)).collect();
         let mut stops = Stops { set, guard: None };
-        stops.rearm();
+        stops.rearm(sh);
         stops
     }
 
@@ -223,15 +224,21 @@ impl Stops {
 
     /// Unblocks the signals for a call into the shell; a stop signal already pending is
     /// returned instead (and nothing should be called).
-    fn release(&mut self) -> Option<i32> {
+    fn release(&mut self, sh: &mut Shell) -> Option<i32> {
         let pending = self.guard.as_ref().and_then(|g| g.take());
         self.guard = None;
+        sh.stop_watching_signals();
         pending
     }
 
-    fn rearm(&mut self) {
+    /// Blocks them again; the shell layer's stalled writes and waits then watch the
+    /// signalfd (Ctrl-C cannot reach zsh's handler to end them).
+    fn rearm(&mut self, sh: &mut Shell) {
         if self.guard.is_none() && !self.set.is_empty() {
             self.guard = BlockedSignals::block(&self.set).ok();
+        }
+        if let Some(g) = &self.guard {
+            sh.watch_stop_signals(g.fd());
         }
     }
 }
@@ -296,7 +303,7 @@ pub fn monitor(cx: &mut Context, args: &Args) -> Outcome {
     }
 
     cx.sh.keep_shell_signal_mask();
-    let mut stops = Stops::block();
+    let mut stops = Stops::block(cx.sh);
     let result = run(cx, &settings, &mut watches, csv.as_mut(), &mut stops);
     drop(stops); // the shell's signal mask as it was
     match result {
@@ -404,7 +411,7 @@ fn run(cx: &mut Context, s: &Settings, watches: &mut [Watch], mut csv: Option<&m
             });
         }
         if !calls.is_empty() {
-            if let Some(sig) = stops.release() {
+            if let Some(sig) = stops.release(cx.sh) {
                 return Ended::Signal(sig);
             }
             for call in calls.drain(..) {
@@ -419,7 +426,7 @@ fn run(cx: &mut Context, s: &Settings, watches: &mut [Watch], mut csv: Option<&m
                     return Ended::Interrupted;
                 }
             }
-            stops.rearm();
+            stops.rearm(cx.sh);
         }
         if let Some(end) = finished {
             return end;

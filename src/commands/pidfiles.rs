@@ -32,7 +32,7 @@ pub const READ: Spec = Spec {
 pub const REMOVE: Spec = Spec {
     purpose: "remove NAME's PID file and identity file",
     options: &[],
-    exits: &[(0, "removed, or there was none")],
+    exits: &[(0, "removed, or there was none"), (1, "the PID directory or file is refused, or cannot be removed")],
     see: "docs/inspect.md#process-remove-pid",
     ..READ
 };
@@ -95,9 +95,7 @@ pub fn remove_pid(cx: &mut Context, args: &Args) -> Outcome {
             return Ok(Exit::Success);
         }
     }
-    if let Err(e) = pids.remove(&name, cx) {
-        cx.warn(&e.to_string());
-    }
+    pids.remove(&name, cx)?;
     Ok(Exit::Success)
 }
 

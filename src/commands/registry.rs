@@ -81,7 +81,7 @@ pub fn list(cx: &mut Context, _args: &Args) -> Outcome {
             (false, true) => "(dead)",
             (false, false) => " (dead)",
         };
-        out.push_str(&format!("  [{pid}] {name}: {}{dead}\n", command.replace('\n', " ")));
+        out.push_str(&format!("  [{pid}] {}: {}{dead}\n", super::printable(&name), super::printable(&command)));
     }
     cx.sh.print(out.as_bytes());
     Ok(Exit::Success)
@@ -103,6 +103,15 @@ pub fn cleanup(cx: &mut Context, _args: &Args) -> Outcome {
         }
     }
     for name in or_warn(cx, state.registered_names()) {
+        // Under NAME's start lock: a start recording it now is waited for, not undone.
+        let _lock = match super::control::start_lock(cx, &name) {
+            Ok(lock) => lock,
+            Err(f) if f.is_interrupted() => return Err(f),
+            Err(f) => {
+                cx.warn(&f.message);
+                continue;
+            }
+        };
         let entry = match state.entry(&name) {
             Ok(e) => e,
             Err(e) => {
@@ -110,7 +119,9 @@ pub fn cleanup(cx: &mut Context, _args: &Args) -> Outcome {
                 continue;
             }
         };
-        if !entry.is_some_and(|e| e.identity().is_alive()) {
+        // Dead, and nobody will start it again (a supervisor between two tries keeps it).
+        let kept = entry.is_some_and(|e| e.identity().is_alive() || (!e.gave_up && e.supervisor.is_some_and(|s| s.is_alive())));
+        if !kept {
             match state.unregister(&name) {
                 Ok(()) => removed += 1,
                 Err(e) => cx.warn(&e.to_string()),

@@ -119,54 +119,75 @@ pub fn module_dir(cx: &mut Context) -> Option<Vec<u8>> {
 /// The log writer's program: loads the module and runs `_process-log-writer`. Signals a
 /// terminal or a stop would send are ignored: it must outlive its service to write the
 /// last lines, and ends by itself when the pipe closes.
-const LOG_WRITER_SCRIPT: &[u8] = b"trap '' HUP INT TERM QUIT PIPE; module_path=(\"$1\" $module_path); zmodload zsh_process/process && _process-log-writer \"${@:2}\"";
+const LOG_WRITER_SCRIPT: &[u8] = b"trap '' HUP INT TERM QUIT PIPE; module_path=(\"$1\" $module_path); zmodload zsh_process/process && _process-log-writer -- \"${@:2}\"";
+
+/// Where a new process of service `name` writes: a pipe to a new log writer, or, when no
+/// writer can be started, the log itself.
+pub struct Output {
+    /// The log, opened (the writer's own errors go there).
+    file: std::fs::File,
+    pub log: PathBuf,
+    /// The writer and the pipe's write end.
+    writer: Option<(Identity, process_facts::sys::OwnedFd)>,
+}
+
+impl Output {
+    /// For the process's stdout and stderr.
+    pub fn fd(&self) -> process_facts::sys::BorrowedFd<'_> {
+        self.writer.as_ref().map_or(self.file.as_fd(), |(_, w)| w.as_fd())
+    }
+
+    pub fn writer(&self) -> Option<Identity> {
+        self.writer.as_ref().map(|(id, _)| *id)
+    }
+}
+
+/// Opens `name`'s log and starts a log writer for it.
+pub fn open_output(cx: &mut Context, name: &str) -> Result<Output, Failure> {
+    let settings = cx.settings();
+    let dir = Dir::create(&settings.log_dir)?;
+    let file_name = log::file_name(name);
+    let file = dir.open_append(&file_name, 0o600)?;
+    let log = dir.file_path(&file_name);
+    let cannot = |e: std::io::Error| failed(format!("cannot start the log writer of {name}: {e}"));
+    let Some(module_dir) = module_dir(cx) else {
+        cx.debug(&format!("{name}: no module file to start a log writer with; its output goes straight to its log, without rotation"));
+        return Ok(Output { file, log, writer: None });
+    };
+    cx.debug(&format!("{name}: log writer with the module from {}", String::from_utf8_lossy(&module_dir)));
+    let (read, write) = spawn::pipe().map_err(cannot)?;
+    let rotation = settings.log_rotation;
+    let (max, keep) = (rotation.max_size.to_string(), rotation.keep.to_string());
+    let zsh = zsh_path();
+    let argv: [&[u8]; 10] = [
+        &zsh,
+        b"-f",
+        b"-c",
+        LOG_WRITER_SCRIPT,
+        b"zsh-process-log",
+        &module_dir,
+        settings.log_dir.as_os_str().as_bytes(),
+        name.as_bytes(),
+        max.as_bytes(),
+        keep.as_bytes(),
+    ];
+    let pid = spawn_detached(&argv, &[], Some(read.as_fd()), file.as_fd()).map_err(cannot)?;
+    let id = Identity { pid, starttime: proc::stat(pid).map(|s| s.starttime).unwrap_or(0) };
+    Ok(Output { file, log, writer: Some((id, write)) })
+}
 
 /// Starts `command` as service `name` with `env` added to its environment, its output
-/// through a log writer (or, when no writer can be started, straight into the log).
+/// through a log writer.
 pub fn launch(cx: &mut Context, name: &str, command: &[u8], env: &[Vec<u8>]) -> Result<Launched, Failure> {
     if command.iter().all(u8::is_ascii_whitespace) {
         return Err(usage("empty command"));
     }
-    let settings = cx.settings();
-    let dir = Dir::create(&settings.log_dir)?;
-    let file_name = log::file_name(name);
-    // The writer's own errors, and the output of a service without one, go to the log.
-    let log_file = dir.open_append(&file_name, 0o600)?;
-    let log = dir.file_path(&file_name);
-    let zsh = zsh_path();
-    let cannot = |e: std::io::Error| failed(format!("cannot start {name}: {e}"));
-    let logger = match module_dir(cx) {
-        Some(module_dir) => {
-            cx.debug(&format!("{name}: log writer with the module from {}", String::from_utf8_lossy(&module_dir)));
-            let (read, write) = spawn::pipe().map_err(cannot)?;
-            let rotation = settings.log_rotation;
-            let (max, keep) = (rotation.max_size.to_string(), rotation.keep.to_string());
-            let argv: [&[u8]; 10] = [
-                &zsh,
-                b"-f",
-                b"-c",
-                LOG_WRITER_SCRIPT,
-                b"zsh-process-log",
-                &module_dir,
-                settings.log_dir.as_os_str().as_bytes(),
-                name.as_bytes(),
-                max.as_bytes(),
-                keep.as_bytes(),
-            ];
-            let pid = spawn_detached(&argv, &[], Some(read.as_fd()), log_file.as_fd()).map_err(cannot)?;
-            Some((Identity { pid, starttime: proc::stat(pid).map(|s| s.starttime).unwrap_or(0) }, write))
-        }
-        None => {
-            cx.debug(&format!("{name}: no module file to start a log writer with; its output goes straight to its log, without rotation"));
-            None
-        }
-    };
-    let output = logger.as_ref().map_or(log_file.as_fd(), |(_, w)| w.as_fd());
-    let pid = spawn_detached(&[&zsh, b"-f", b"-c", command], env, None, output).map_err(cannot)?;
+    let output = open_output(cx, name)?;
+    let pid = spawn_detached(&[&zsh_path(), b"-f", b"-c", command], env, None, output.fd()).map_err(|e| failed(format!("cannot start {name}: {e}")))?;
     // The child cannot be reaped before we look (SIGCHLD waits while a builtin runs), so
     // its stat, zombie or not, gives its start time.
     let starttime = proc::stat(pid).map(|s| s.starttime).unwrap_or(0);
-    Ok(Launched { id: Identity { pid, starttime }, log, logger: logger.map(|(id, _)| id) })
+    Ok(Launched { id: Identity { pid, starttime }, logger: output.writer(), log: output.log })
 }
 
 /// Waits a moment for the log writer of a service that died to write its last lines.
@@ -298,10 +319,11 @@ pub fn record(cx: &mut Context, name: &str, command: &[u8], launched: &Launched,
     let role = if still_ours { Role::Wrapper } else { Role::Service };
     settings.pid_files().write(name, launched.id.pid, role, cx)?;
     let now = epoch_now();
-    let entry = Entry {
+    let mut entry = Entry {
         pid: launched.id.pid,
         starttime: launched.id.starttime,
-        command: String::from_utf8_lossy(command).into_owned(),
+        command: String::new(),
+        raw_command: None,
         log: launched.log.display().to_string(),
         started_epoch: now,
         supervisor: rec.supervisor,
@@ -312,7 +334,9 @@ pub fn record(cx: &mut Context, name: &str, command: &[u8], launched: &Launched,
         stack: rec.stack,
         gave_up: false,
         logger: launched.logger,
+        stop_requested: false,
     };
+    entry.set_command(command);
     settings.state().register(name, &entry)?;
     Ok(())
 }
@@ -425,7 +449,7 @@ pub fn log_writer(cx: &mut Context, args: &Args) -> super::Outcome {
     validate_name(&name)?;
     let max_size = args.text(2)?.parse::<u64>().map_err(|_| usage("invalid size"))?;
     let keep = args.text(3)?.parse::<u32>().map_err(|_| usage("invalid count"))?;
-    let dir = Dir::create(std::path::Path::new(std::ffi::OsStr::from_bytes(args.bytes(0))))?;
-    log::write_from(std::io::stdin().as_fd(), &dir, &name, Rotation { max_size, keep }, cx)?;
+    let dir = std::path::Path::new(std::ffi::OsStr::from_bytes(args.bytes(0)));
+    log::write_from(std::io::stdin().as_fd(), dir, &name, Rotation { max_size, keep }, cx)?;
     Ok(super::Exit::Success)
 }

@@ -7,9 +7,9 @@
 //! recorded under `$PROCESS_STATE_DIR/stacks`, so process-down, process-restart NAME,
 //! process-logs and process-status work from anywhere.
 
-use super::control::{resolve, stop_process, stop_target, timeout_option, TIMEOUT};
+use super::control::{await_release, request_stop, resolve, start_lock, stop_target, timeout_option, KILL_GRACE, TIMEOUT};
 use super::events;
-use super::lifecycle::SUPERVISE;
+use super::lifecycle::{SuperviseOptions, SUPERVISE};
 use super::service::{self, forget, module_dir, registry_watch, zsh_path, Readiness};
 use super::spec::{Kind, Operand, Opt, Spec};
 use super::{failed, usage, Args, Context, Exit, Failure, Outcome};
@@ -108,6 +108,12 @@ fn stack_name_option(args: &Args) -> Result<Option<String>, Failure> {
 
 /// Reads and parses the Procfile (and its .env) into a stack.
 fn load(cx: &mut Context, args: &Args) -> Result<Stack, Failure> {
+    // Bad options are bad usage, whatever the files hold.
+    let port_option = match args.value("--port") {
+        Some(p) => Some(p.parse::<u16>().ok().filter(|&p| p > 0).ok_or_else(|| usage(format!("invalid --port '{p}': expected a port, 1 to 65535")))?),
+        None => None,
+    };
+    let name_option = stack_name_option(args)?;
     let procfile = absolute(args.value("-f").unwrap_or("Procfile"));
     let text = read_user_file(&procfile)?.ok_or_else(|| failed(format!("no Procfile at {}", procfile.display())))?;
     let dir = procfile.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
@@ -123,8 +129,8 @@ fn load(cx: &mut Context, args: &Args) -> Result<Stack, Failure> {
         },
         None => Vec::new(),
     };
-    let base_port = match args.value("--port") {
-        Some(p) => p.parse::<u16>().ok().filter(|&p| p > 0).ok_or_else(|| usage(format!("invalid --port '{p}': expected a port, 1 to 65535")))?,
+    let base_port = match port_option {
+        Some(p) => p,
         None => {
             let from_env = env.iter().rev().find(|(k, _)| k == "PORT").map(|(_, v)| v.clone()).or_else(|| cx.sh.get("PORT"));
             match from_env.filter(|p| !p.is_empty()) {
@@ -141,7 +147,7 @@ fn load(cx: &mut Context, args: &Args) -> Result<Stack, Failure> {
     for e in &entries {
         let mut argv: Vec<Vec<u8>> = e.options.iter().map(|o| o.as_bytes().to_vec()).collect();
         argv.extend([b"--".to_vec(), e.name.clone().into_bytes(), b"x".to_vec()]);
-        let parsed = super::Args::parse(argv, &SUPERVISE).and_then(|a| Readiness::from_args(&a).map(drop));
+        let parsed = super::Args::parse(argv, &SUPERVISE).and_then(|a| SuperviseOptions::from_args(cx, &a).map(drop));
         if let Err(f) = parsed {
             return Err(usage(format!("{}: entry {}: {}", procfile.display(), e.name, f.message)));
         }
@@ -149,7 +155,7 @@ fn load(cx: &mut Context, args: &Args) -> Result<Stack, Failure> {
             return Err(usage(format!("{}: entry {}: --stack is set by process-up", procfile.display(), e.name)));
         }
     }
-    let name = stack_name_option(args)?.unwrap_or_else(|| default_name(&procfile));
+    let name = name_option.unwrap_or_else(|| default_name(&procfile));
     Ok(Stack { name, procfile, dir, env, entries })
 }
 
@@ -215,16 +221,15 @@ fn entry_env(cx: &mut Context, stack: &Stack, entry: &stack::Entry) -> Vec<Vec<u
 /// Starts the supervisor of one entry, detached; its own messages go to the entry's log.
 fn launch_supervisor(cx: &mut Context, stack: &Stack, entry: &stack::Entry) -> Result<Identity, Failure> {
     let module_dir = module_dir(cx).ok_or_else(|| failed("the module file this shell loaded is gone or replaced (rebuilt?); start a new shell to run process-up"))?;
-    let settings = cx.settings();
-    let logs = Dir::create(&settings.log_dir)?;
-    let log = logs.open_append(&process_facts::log::file_name(&entry.name), 0o600)?;
+    // Its own messages through a log writer too, so that they follow the log's rotations.
+    let output = service::open_output(cx, &entry.name)?;
     let zsh = zsh_path();
     let mut argv: Vec<&[u8]> =
         vec![&zsh, b"-f", b"-c", SUPERVISOR_SCRIPT, b"zsh-process-supervise", &module_dir, stack.dir.as_os_str().as_bytes(), b"--stack", stack.name.as_bytes()];
     argv.extend(entry.options.iter().map(|o| o.as_bytes()));
     argv.extend([b"--".as_slice(), entry.name.as_bytes(), entry.command.as_bytes()]);
     let env = entry_env(cx, stack, entry);
-    let pid = process_facts::spawn::spawn_detached(&argv, &env, None, log.as_fd()).map_err(|e| failed(format!("cannot start the supervisor of {}: {e}", entry.name)))?;
+    let pid = process_facts::spawn::spawn_detached(&argv, &env, None, output.fd()).map_err(|e| failed(format!("cannot start the supervisor of {}: {e}", entry.name)))?;
     Ok(Identity { pid, starttime: proc::stat(pid).map(|s| s.starttime).unwrap_or(0) })
 }
 
@@ -272,13 +277,26 @@ fn await_up(cx: &mut Context, name: &str, sup: Identity, timeout: Duration) -> R
     }
 }
 
-/// Whether `name` is up already: its process alive, or its supervisor.
-fn already_up(cx: &mut Context, name: &str) -> Result<Option<Identity>, Failure> {
+/// Who runs `name` now, if anyone: its process alive, or its supervisor.
+enum Owner {
+    Nobody,
+    /// This stack's entry, up already (the PID).
+    Us(Identity),
+    /// Another stack's entry, or a service of its own: not ours to take or stop.
+    Other(String),
+}
+
+fn owner(cx: &mut Context, stack: &str, name: &str) -> Result<Owner, Failure> {
     let settings = cx.settings();
-    if let Some(id) = settings.pid_files().running(name, cx)? {
-        return Ok(Some(id));
-    }
-    Ok(settings.state().entry(name)?.and_then(|e| e.supervisor).filter(Identity::is_alive))
+    let entry = settings.state().entry(name)?;
+    let running = settings.pid_files().running(name, cx)?;
+    let supervised = entry.as_ref().filter(|e| !e.gave_up).and_then(|e| e.supervisor).filter(Identity::is_alive);
+    let Some(id) = running.or(supervised) else { return Ok(Owner::Nobody) };
+    Ok(match entry.as_ref().and_then(|e| e.stack.as_deref()) {
+        Some(s) if s == stack => Owner::Us(id),
+        Some(other) => Owner::Other(format!("the stack {other}")),
+        None => Owner::Other(format!("PID {} (not started by this stack)", id.pid)),
+    })
 }
 
 /// The indexes of `wanted` entries and of those they come after (within the stack).
@@ -319,9 +337,17 @@ pub fn up(cx: &mut Context, args: &Args) -> Outcome {
             down.push(&entry.name);
             continue;
         }
-        if let Some(id) = already_up(cx, &entry.name)? {
-            cx.debug(&format!("{} is up already (PID {})", entry.name, id.pid));
-            continue;
+        match owner(cx, &stack.name, &entry.name)? {
+            Owner::Us(id) => {
+                cx.debug(&format!("{} is up already (PID {})", entry.name, id.pid));
+                continue;
+            }
+            Owner::Other(who) => {
+                cx.warn(&format!("{}: not started: the name is taken by {who}", entry.name));
+                down.push(&entry.name);
+                continue;
+            }
+            Owner::Nobody => {}
         }
         let sup = launch_supervisor(cx, &stack, entry)?;
         match await_up(cx, &entry.name, sup, up_timeout(entry)) {
@@ -336,21 +362,36 @@ pub fn up(cx: &mut Context, args: &Args) -> Outcome {
     Ok(Exit::yes_no(down.is_empty()))
 }
 
-/// Stops one entry and its supervisor, whatever state it is in, and forgets it.
-fn stop_entry(cx: &mut Context, name: &str, timeout: Duration) -> Result<(), Failure> {
+/// Stops one entry of `stack` and its supervisor, whatever state it is in, and forgets
+/// it. A service of that name that is not this stack's is left alone.
+fn stop_entry(cx: &mut Context, stack: &str, name: &str, timeout: Duration) -> Result<(), Failure> {
+    let recorded = cx.settings().state().entry(name)?;
+    if let Some(e) = &recorded {
+        if e.stack.as_deref() != Some(stack) {
+            cx.debug(&format!("{name} is not running as an entry of {stack}: left alone"));
+            return Ok(());
+        }
+    } else if cx.settings().pid_files().running(name, cx)?.is_some() {
+        cx.debug(&format!("{name} is running, but not as an entry of {stack}: left alone"));
+        return Ok(());
+    }
     match resolve(cx, name)? {
         Ok(target) => {
             stop_target(cx, &target, timeout, true)?;
         }
         Err(_) => {
-            // Between two tries, or given up: only a supervisor (maybe) to stop.
-            let sup = cx.settings().state().entry(name)?.and_then(|e| e.supervisor).filter(Identity::is_alive);
-            if let Some(sup) = sup {
-                stop_process(cx, sup, timeout + Duration::from_secs(1), true)?;
+            // Between two tries, or given up: a supervisor (maybe) to end.
+            let _lock = start_lock(cx, name)?;
+            if let Some(sup) = request_stop(cx, name)? {
+                await_release(cx, name, sup, timeout + KILL_GRACE)?;
+                // One of this stack's own supervisors (a zsh of ours) that did not let go.
+                if sup.is_alive() {
+                    let _ = process_facts::signal::send(sup, libc::SIGKILL);
+                }
             }
+            forget(cx, name);
         }
     }
-    forget(cx, name);
     Ok(())
 }
 
@@ -371,7 +412,7 @@ pub fn down(cx: &mut Context, args: &Args) -> Outcome {
         if !wanted.is_empty() && !wanted.contains(name) {
             continue;
         }
-        if let Err(f) = stop_entry(cx, name, timeout) {
+        if let Err(f) = stop_entry(cx, &stack.name, name, timeout) {
             if f.is_interrupted() {
                 return Err(f);
             }
@@ -391,9 +432,13 @@ pub fn restart_entry(cx: &mut Context, args: &Args, stack_name: &str, name: &str
     let stack = cx.settings().state().stack(stack_name)?.ok_or_else(|| failed(format!("{name} belongs to the stack {stack_name}, which is not recorded any more")))?;
     let entry = stack.entry(name).ok_or_else(|| failed(format!("{name} is no entry of the stack {stack_name} any more")))?.clone();
     let delay = args.seconds("--delay", Duration::from_secs(1))?;
-    if already_up(cx, name)?.is_some() {
-        stop_entry(cx, name, timeout)?;
-        process_facts::wait::sleep(cx, delay)?;
+    match owner(cx, stack_name, name)? {
+        Owner::Us(_) => {
+            stop_entry(cx, stack_name, name, timeout)?;
+            process_facts::wait::sleep(cx, delay)?;
+        }
+        Owner::Other(who) => return Err(failed(format!("{name} is taken by {who}"))),
+        Owner::Nobody => {}
     }
     let sup = launch_supervisor(cx, &stack, &entry)?;
     let id = await_up(cx, name, sup, up_timeout(&entry))?;

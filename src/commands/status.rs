@@ -158,8 +158,11 @@ fn rows(cx: &mut Context, args: &Args) -> Result<(Vec<Row>, bool), super::Failur
         let state = cx.settings().state();
         names.extend(state.registered_names()?);
         for s in state.stack_names()? {
-            if let Some(stack) = state.stack(&s)? {
-                names.extend(stack.entries.into_iter().map(|e| e.name));
+            // One refused stack record is said, and the rest still shown.
+            match state.stack(&s) {
+                Ok(Some(stack)) => names.extend(stack.entries.into_iter().map(|e| e.name)),
+                Ok(None) => {}
+                Err(e) => cx.warn(&e.to_string()),
             }
         }
         names.sort();
@@ -245,14 +248,14 @@ fn table(rows: &[Row], colours: bool) -> String {
         .iter()
         .map(|r| {
             [
-                r.name.clone(),
+                super::printable(&r.name),
                 r.pid.filter(|_| r.state != "stopped").map_or("-".into(), |p| p.to_string()),
                 r.state.to_string(),
                 r.uptime.map_or("-".into(), duration_text),
                 r.restarts.to_string(),
                 r.cpu.map_or("-".into(), |c| format!("{}%", cpu::format_percent(c))),
                 r.memory_kb.map_or("-".into(), memory_text),
-                r.command.replace(['\n', '\r'], " "),
+                super::printable(&r.command),
             ]
         })
         .collect();

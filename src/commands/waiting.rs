@@ -12,6 +12,7 @@ use super::{failed, Args, Context, Exit, Outcome};
 use crate::zsh::Value;
 use process_facts::pidfd::PidFd;
 use process_facts::signal::{signal_name, BlockedSignals};
+use process_facts::spawn::ReapFirst;
 use process_facts::{sys, Identity};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
@@ -59,8 +60,18 @@ pub fn wait(cx: &mut Context, args: &Args) -> Outcome {
         let fd = PidFd::open(target.id).map_err(|e| failed(format!("cannot wait for {}: {e}", target.id.pid)))?;
         targets.push((target.id, fd));
     }
-    // Held so that a child's exit status is still there to read (see above).
+    // Held so that a child's exit status is still there to read (see above); and should
+    // shell code run meanwhile (a trap) and let SIGCHLD through, the handler ahead of the
+    // shell's reaps our children first and keeps their status.
     let _held = BlockedSignals::block(&[libc::SIGCHLD]).map_err(|e| failed(format!("cannot hold SIGCHLD: {e}")))?;
+    let reaper = ReapFirst::install().map_err(|e| failed(format!("cannot watch SIGCHLD: {e}")))?;
+    let me = process_facts::proc::current_pid();
+    let children: Vec<Identity> =
+        targets.iter().map(|(id, _)| *id).filter(|id| process_facts::proc::stat(id.pid).is_ok_and(|s| s.ppid == me)).collect();
+    for c in &children {
+        reaper.watch(c.pid);
+    }
+    let _unwatch = Unwatch { reaper: &reaper, pids: children.iter().map(|c| c.pid).collect() };
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut exited: Vec<(Identity, String)> = Vec::new();
     loop {
@@ -68,7 +79,8 @@ pub fn wait(cx: &mut Context, args: &Args) -> Outcome {
         while i < targets.len() {
             if targets[i].1.has_exited() {
                 let (id, _) = targets.remove(i);
-                exited.push((id, status_text(process_facts::proc::exit_status(id))));
+                let status = reaper.taken(id.pid).or_else(|| process_facts::proc::exit_status(id));
+                exited.push((id, status_text(status)));
             } else {
                 i += 1;
             }
@@ -90,6 +102,20 @@ pub fn wait(cx: &mut Context, args: &Args) -> Outcome {
     }
     put(cx, args, &exited)?;
     Ok(Exit::Success)
+}
+
+/// Stops watching the children, however the wait ends.
+struct Unwatch<'r> {
+    reaper: &'r ReapFirst,
+    pids: Vec<process_facts::Pid>,
+}
+
+impl Drop for Unwatch<'_> {
+    fn drop(&mut self) {
+        for &p in &self.pids {
+            self.reaper.unwatch(p);
+        }
+    }
 }
 
 fn put(cx: &mut Context, args: &Args, exited: &[(Identity, String)]) -> Result<(), super::Failure> {

@@ -3,6 +3,8 @@
  * wrapped as plain functions for the Rust side (src/zsh/ffi.rs).
  */
 #include "zsh_api.h"
+#include <limits.h>
+#include <poll.h>
 
 const char *zp_header_version(void) { return ZSH_VERSION; }
 
@@ -12,28 +14,94 @@ const char *zp_header_version(void) { return ZSH_VERSION; }
 void zp_stdout_write(const char *buf, size_t len) { fwrite(buf, 1, len, stdout); }
 int zp_stdout_flush(void) { return fflush(stdout); }
 /*
- * One message line, written straight to fd 2 (after anything zsh still buffers there):
- * not through the stderr FILE, which a trap may be writing to, and whose error flag
- * would make zsh end a script with "write error". A write to a stalled pipe is a wait:
- * signals are let through for it, so a trap runs and the write goes on; Ctrl-C ends it.
+ * Waits until `fd` takes a write without blocking, with signals let through (a trap runs;
+ * Ctrl-C ends the wait), or until `stop_fd` (the signalfd of a builtin that holds its stop
+ * signals blocked: a monitor, a supervisor) becomes readable. 0: write now; 1: give up.
+ * For a pipe or a terminal, "writable" means room for PIPE_BUF bytes, so a write of at
+ * most that much does not block.
  */
-void
-zp_stderr_write(const char *buf, size_t len)
+static int
+zp_wait_writable(int fd, int stop_fd)
 {
-    fflush(stderr);
+    struct pollfd p[2];
+
+    p[0].fd = fd;
+    p[0].events = POLLOUT;
+    p[1].fd = stop_fd;
+    p[1].events = POLLIN;
+    for (;;) {
+	int q = queue_signal_level();
+	int n;
+
+	p[0].revents = p[1].revents = 0;
+	dont_queue_signals();
+	n = poll(p, 2, 100);
+	restore_queue_signals(q);
+	if (errflag & ERRFLAG_INT)
+	    return 1;
+	if (n > 0)
+	    return (p[1].revents & POLLIN) ? 1 : 0;
+	if (n < 0 && errno != EINTR)
+	    return 0;
+    }
+}
+
+/* Writes all of `buf` to `fd` as zp_wait_writable allows; 0 when all of it went out. */
+static int
+zp_write_all(int fd, const char *buf, size_t len, int stop_fd)
+{
     while (len > 0) {
 	int q = queue_signal_level();
+	size_t chunk = len;
 	ssize_t n;
 
+	if (stop_fd >= 0) {
+	    if (zp_wait_writable(fd, stop_fd))
+		return 1;
+	    if (chunk > PIPE_BUF)
+		chunk = PIPE_BUF;
+	}
 	dont_queue_signals();
-	n = write(2, buf, len);
+	n = write(fd, buf, chunk);
 	restore_queue_signals(q);
 	if (n > 0) {
 	    buf += n;
 	    len -= n;
 	} else if (!(n < 0 && errno == EINTR && !(errflag & ERRFLAG_INT)))
-	    break;
+	    return 1;
     }
+    return 0;
+}
+
+/*
+ * One message line, written straight to fd 2 (after anything zsh still buffers there):
+ * not through the stderr FILE, which a trap may be writing to, and whose error flag
+ * would make zsh end a script with "write error". A write to a stalled pipe is a wait:
+ * signals are let through for it, so a trap runs and the write goes on; Ctrl-C ends it,
+ * and so does a stop signal arriving on `stop_fd` (-1: none).
+ */
+void
+zp_stderr_write(const char *buf, size_t len, int stop_fd)
+{
+    fflush(stderr);
+    zp_write_all(2, buf, len, stop_fd);
+}
+
+/*
+ * Output that must show at once (a monitor's CSV to -): stdout flushed, then `buf`
+ * written to its descriptor, interruptible as above. 0 when written; 1 when given up
+ * (Ctrl-C, a stop signal); -1 on a write error.
+ */
+int
+zp_stdout_write_now(const char *buf, size_t len, int stop_fd)
+{
+    if (stop_fd >= 0 && zp_wait_writable(fileno(stdout), stop_fd))
+	return 1;
+    if (fflush(stdout) != 0)
+	return -1;
+    if (zp_write_all(fileno(stdout), buf, len, stop_fd) == 0)
+	return 0;
+    return (errflag & ERRFLAG_INT) || stop_fd >= 0 ? 1 : -1;
 }
 
 /*
@@ -49,6 +117,17 @@ int zp_let_signals_through(void) { int q = queue_signal_level(); dont_queue_sign
 void zp_restore_signal_queueing(int q) { restore_queue_signals(q); }
 
 int zp_function_exists(char *name) { return getshfunc(name) != NULL; }
+
+/* True when NAME (metafied) is one of the shell's special parameters ($options, $path,
+ * $signals...): an array or a hash of ours must not be assigned over one, whose setter
+ * would refuse it element by element. */
+int
+zp_param_is_special(char *name)
+{
+    Param pm = (Param) paramtab->getnode(paramtab, name);
+
+    return pm && (pm->node.flags & PM_SPECIAL);
+}
 
 /* Sets the scalar NAME (metafied) to VALUE unless it is set and not empty, as
  * `: ${NAME:=VALUE}` would, globally and without WARN_CREATE_GLOBAL's warning. */

@@ -47,6 +47,10 @@ pub struct Shell {
     /// The signal mask zsh had, kept by a builtin that is about to block signals for
     /// itself: shell functions it calls run with this one.
     shell_mask: Option<Mask>,
+    /// The signalfd of a builtin that holds its stop signals blocked (a monitor, a
+    /// supervisor): a write that stalls, and every wait, give up when it becomes readable,
+    /// since Ctrl-C can no longer reach zsh's handler to say so.
+    stop_fd: Option<std::os::fd::RawFd>,
 }
 
 /// A value a command hands back: printed, or assigned to the variable the caller named.
@@ -83,7 +87,7 @@ impl Drop for SignalsQueued {
 
 impl Shell {
     pub(crate) fn new() -> Shell {
-        Shell { _not_send: std::marker::PhantomData, shell_mask: None }
+        Shell { _not_send: std::marker::PhantomData, shell_mask: None, stop_fd: None }
     }
 
     /// Writes to the shell's standard output (C's stdout, which zsh flushes after every
@@ -109,8 +113,8 @@ impl Shell {
             }
         }
         out.push('\n');
-        // SAFETY: as print.
-        unsafe { ffi::zp_stderr_write(out.as_ptr().cast(), out.len()) }
+        // SAFETY: as print; the stop descriptor is only polled.
+        unsafe { ffi::zp_stderr_write(out.as_ptr().cast(), out.len(), self.stop_fd.unwrap_or(-1)) }
     }
 
     /// Assigns `value` to the parameter `name` (scalar, array or associative array), as
@@ -118,6 +122,12 @@ impl Shell {
     /// honoured. Returns false (and zsh has printed why) when zsh refused, e.g. readonly.
     pub fn assign(&mut self, name: &str, value: Value) -> bool {
         let Some(zname) = zsh_string(name.as_bytes()) else { return false };
+        // SAFETY: a lookup in zsh's parameter table by a name we own.
+        if !matches!(value, Value::Scalar(_)) && unsafe { ffi::zp_param_is_special(zname) } != 0 {
+            // SAFETY: our copy.
+            unsafe { ffi::zsfree(zname) };
+            return false;
+        }
         // SAFETY: every string and array handed to zsh is allocated by zsh (zalloc/metafy)
         // and becomes zsh's; the name is a writable zsh copy that we free afterwards.
         let param = unsafe {
@@ -270,16 +280,34 @@ impl Shell {
     }
 
     /// Writes to standard output and flushes at once: for output that must show up while
-    /// a long-running builtin (a monitor writing CSV to `-`) is still running.
+    /// a long-running builtin (a monitor writing CSV to `-`) is still running. A reader
+    /// that stalls is waited for with signals let through; Ctrl-C, or a stop signal on
+    /// the builtin's signalfd, gives up on the write (Interrupted).
     pub fn print_now(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        // SAFETY: the pointer and length describe `bytes`; fflush has no preconditions.
-        unsafe {
-            ffi::zp_stdout_write(bytes.as_ptr().cast(), bytes.len());
-            if ffi::zp_stdout_flush() != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
+        // SAFETY: the pointer and length describe `bytes`; the stop descriptor is polled.
+        match unsafe { ffi::zp_stdout_write_now(bytes.as_ptr().cast(), bytes.len(), self.stop_fd.unwrap_or(-1)) } {
+            0 => Ok(()),
+            1 => Err(std::io::Error::from(std::io::ErrorKind::Interrupted)),
+            _ => Err(std::io::Error::last_os_error()),
         }
-        Ok(())
+    }
+
+    /// Tells the shell layer that this builtin holds its stop signals blocked and reads
+    /// them from `fd` (see `stop_fd`).
+    pub fn watch_stop_signals(&mut self, fd: std::os::fd::RawFd) {
+        self.stop_fd = Some(fd);
+    }
+
+    /// The builtin's stop signals are not blocked any more (it calls shell code).
+    pub fn stop_watching_signals(&mut self) {
+        self.stop_fd = None;
+    }
+
+    /// True when a stop signal is waiting on the builtin's signalfd.
+    pub fn stop_signal_pending(&mut self) -> bool {
+        let Some(fd) = self.stop_fd else { return false };
+        let mut p = [process_facts::sys::readable(fd)];
+        matches!(process_facts::sys::poll(&mut p, 0), Ok(n) if n > 0)
     }
 }
 

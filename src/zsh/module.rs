@@ -30,6 +30,9 @@ struct Tables {
 thread_local! {
     // zsh is single-threaded and calls the module only from its main thread.
     static TABLES: RefCell<Option<Tables>> = const { RefCell::new(None) };
+    /// How many of the module's builtins are running now: more than one when a trap ran
+    /// during a wait and called another.
+    static RUNNING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
     /// The message of a panic, kept by the quiet panic hook for the dispatcher to report.
     static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
 }
@@ -80,6 +83,7 @@ unsafe extern "C" fn dispatch(name: *mut c_char, argv: *mut *mut c_char, _ops: f
     // Builtin names are our own ASCII literals.
     let cmd_name: &'static str = builtin.to_str().unwrap_or("process");
     let _ = name;
+    let _running = Running::new();
     enter(cmd_name, || {
         let mut args = Vec::with_capacity(4);
         let mut p = argv;
@@ -135,10 +139,36 @@ pub unsafe extern "C" fn boot_(_m: ffi::Module) -> c_int {
     })
 }
 
+/// Counts a running builtin for as long as it lives.
+struct Running;
+
+impl Running {
+    fn new() -> Running {
+        let _ = RUNNING.try_with(|r| r.set(r.get() + 1));
+        Running
+    }
+
+    fn any() -> bool {
+        RUNNING.try_with(|r| r.get() > 0).unwrap_or(false)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = RUNNING.try_with(|r| r.set(r.get().saturating_sub(1)));
+    }
+}
+
 /// # Safety
 /// Called by zsh only, with a valid module (and out-pointer).
 #[no_mangle]
 pub unsafe extern "C" fn cleanup_(m: ffi::Module) -> c_int {
+    // A trap that runs `zmodload -u` while one of our builtins waits: unloading now would
+    // unmap the code that builtin returns into. zsh keeps a module whose cleanup fails.
+    if Running::any() {
+        Shell::new().error_line(&format!("zmodload: {MODULE_NAME} is in use (a trap during one of its builtins): not unloaded"));
+        return 1;
+    }
     // SAFETY: as above; disables every builtin of the module.
     enter("zmodload", || with_tables(|t| unsafe { ffi::setfeatureenables(m, &mut t.features, ptr::null_mut()) }))
 }

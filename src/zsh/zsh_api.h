@@ -11,9 +11,11 @@
 const char *zp_header_version(void);
 void zp_stdout_write(const char *buf, size_t len);
 int zp_stdout_flush(void);
-void zp_stderr_write(const char *buf, size_t len);
+void zp_stderr_write(const char *buf, size_t len, int stop_fd);
+int zp_stdout_write_now(const char *buf, size_t len, int stop_fd);
 int zp_call_function(char *name, char **args, int *status, const sigset_t *shell_mask);
 int zp_function_exists(char *name);
+int zp_param_is_special(char *name);
 void zp_set_default(char *name, char *value);
 int zp_errflag_interrupted(void);
 void zp_queue_signals(void);

@@ -55,11 +55,33 @@ fn open_current(dir: &Dir, service: &str) -> Result<Current> {
     Ok(Current { file, ino: st.ino, size: st.size })
 }
 
-/// Copies `input` (the read end of a service's output pipe) to the service's log until
-/// every writer has closed the pipe, rotating as described above. Lines are written
-/// whole: a rotation falls between two lines, never inside one.
-pub fn write_from(input: BorrowedFd, dir: &Dir, service: &str, rotation: Rotation, b: &mut dyn Blocker) -> Result<()> {
-    let mut current = open_current(dir, service)?;
+/// Copies `input` (the read end of a service's output pipe) to the service's log in the
+/// directory `path` until every writer has closed the pipe, rotating as described above.
+/// Lines are written whole: a rotation falls between two lines, never inside one.
+///
+/// The service must never die of its log: when the log cannot be written (its directory
+/// removed, a symlink or FIFO planted in its place), the output is read and dropped, one
+/// line says so on the writer's stderr, and the log is opened again (by the trust rules)
+/// at the next output.
+pub fn write_from(input: BorrowedFd, path: &std::path::Path, service: &str, rotation: Rotation, b: &mut dyn Blocker) -> Result<()> {
+    let open = |said: &mut bool| -> Option<(Dir, Current)> {
+        let opened = Dir::create(path).and_then(|dir| open_current(&dir, service).map(|c| (dir, c)));
+        match opened {
+            Ok(o) => {
+                *said = false;
+                Some(o)
+            }
+            Err(e) => {
+                if !*said {
+                    let _ = writeln!(std::io::stderr(), "_process-log-writer: {e}; dropping {service}'s output until it can be written");
+                    *said = true;
+                }
+                None
+            }
+        }
+    };
+    let mut said = false;
+    let mut log = open(&mut said);
     let mut pending: Vec<u8> = Vec::with_capacity(2 * CHUNK);
     let mut buf = vec![0u8; CHUNK];
     loop {
@@ -68,20 +90,33 @@ pub fn write_from(input: BorrowedFd, dir: &Dir, service: &str, rotation: Rotatio
         let n = match result {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(StoreError::Io { op: "read the output of", path: dir.file_path(&file_name(service)), source: e }),
+            Err(e) => return Err(StoreError::Io { op: "read the output of", path: path.join(file_name(service)), source: e }),
         };
-        if n == 0 {
+        let whole = if n == 0 {
             // Every writer is gone: the last, unterminated line too.
-            return append(dir, service, rotation, &mut current, &pending, b);
-        }
-        pending.extend_from_slice(&buf[..n]);
-        let whole = match pending.iter().rposition(|&c| c == b'\n') {
-            Some(last) => last + 1,
-            None if pending.len() >= CHUNK => pending.len(),
-            None => continue,
+            pending.len()
+        } else {
+            pending.extend_from_slice(&buf[..n]);
+            match pending.iter().rposition(|&c| c == b'\n') {
+                Some(last) => last + 1,
+                None if pending.len() >= CHUNK => pending.len(),
+                None => continue,
+            }
         };
-        append(dir, service, rotation, &mut current, &pending[..whole], b)?;
+        if log.is_none() {
+            log = open(&mut said);
+        }
+        if let Some((dir, current)) = &mut log {
+            if let Err(e) = append(dir, service, rotation, current, &pending[..whole], b) {
+                let _ = writeln!(std::io::stderr(), "_process-log-writer: {e}; dropping {service}'s output until it can be written");
+                said = true;
+                log = None;
+            }
+        }
         pending.drain(..whole);
+        if n == 0 {
+            return Ok(());
+        }
     }
 }
 
@@ -236,21 +271,44 @@ impl Follower {
     }
 
     /// Everything appended since the last call: the rest of the file being read and, when
-    /// `NAME.log` is a new file now (a rotation), that file from its start.
-    pub fn read_new(&mut self) -> Result<Vec<u8>> {
+    /// `NAME.log` is a new file now (rotations), the files that came after it, oldest
+    /// first: the rotated ones newer than it, then the new `NAME.log` from its start.
+    pub fn read_new(&mut self, b: &mut dyn Blocker) -> Result<Vec<u8>> {
         let _ = sysfs::inotify_read(self.inotify.as_fd());
+        let err = |dir: &Dir, name: &str, e| StoreError::Io { op: "read", path: dir.file_path(name), source: e };
         let mut out = Vec::new();
         loop {
             if let Some((file, _)) = &self.file {
-                self.offset += read_to_end_at(file, self.offset, &mut out).map_err(|e| StoreError::Io { op: "read", path: self.dir.file_path(&self.name), source: e })?;
+                self.offset += read_to_end_at(file, self.offset, &mut out).map_err(|e| err(&self.dir, &self.name, e))?;
             }
             let now = self.dir.stat(&self.name)?.map(|st| st.ino);
-            if now.is_none() || now == self.file.as_ref().map(|(_, ino)| *ino) {
+            let old = self.file.as_ref().map(|(_, ino)| *ino);
+            if now.is_none() || now == old {
                 return Ok(out);
             }
-            // A new NAME.log: the old one has been read to its end just above.
-            self.file = self.dir.open_read(&self.name)?.map(|(f, st)| (f, st.ino));
-            self.offset = 0;
+            // Rotated: NAME.log.K is the file just read, and .K-1 ... .1 came after it;
+            // when it is not among them (removed, past KEEP), every one there is newer.
+            // Opened under the log directory's lock, which a rotation takes: the names
+            // cannot shift while they are opened; read once the lock is let go.
+            let mut newer: Vec<File> = Vec::new();
+            {
+                let _lock = self.dir.lock(LockKind::Shared, b)?;
+                if old.is_some() {
+                    let service = self.name.strip_suffix(".log").unwrap_or(&self.name).to_string();
+                    for k in 1.. {
+                        let Some((f, st)) = self.dir.open_read(&rotated_name(&service, k))? else { break };
+                        if Some(st.ino) == old {
+                            break;
+                        }
+                        newer.push(f);
+                    }
+                }
+                self.file = self.dir.open_read(&self.name)?.map(|(f, st)| (f, st.ino));
+                self.offset = 0;
+            }
+            for f in newer.iter().rev() {
+                read_to_end_at(f, 0, &mut out).map_err(|e| err(&self.dir, &self.name, e))?;
+            }
         }
     }
 }
@@ -294,7 +352,7 @@ mod tests {
                 f.write_all(&c).unwrap();
             }
         });
-        write_from(r.as_fd(), dir, service, rotation, &mut Plain).unwrap();
+        write_from(r.as_fd(), dir.path(), service, rotation, &mut Plain).unwrap();
         writer.join().unwrap();
     }
 
@@ -345,16 +403,16 @@ mod tests {
         let (d, dir) = tmp("follow");
         std::fs::write(d.join("f.log"), "old\n").unwrap();
         let mut f = Follower::new(Dir::open(&d).unwrap().unwrap(), "f", Follower::size_now(&dir, "f").unwrap()).unwrap();
-        assert_eq!(f.read_new().unwrap(), b"");
+        assert_eq!(f.read_new(&mut Plain).unwrap(), b"");
         std::fs::OpenOptions::new().append(true).open(d.join("f.log")).unwrap().write_all(b"a\n").unwrap();
         let mut fds = [crate::sys::readable(f.fd())];
         assert_eq!(crate::sys::poll(&mut fds, 1000).unwrap(), 1, "inotify says the log grew");
-        assert_eq!(f.read_new().unwrap(), b"a\n");
+        assert_eq!(f.read_new(&mut Plain).unwrap(), b"a\n");
         // Rotation: the rest of the old file, then the new one.
         std::fs::OpenOptions::new().append(true).open(d.join("f.log")).unwrap().write_all(b"b\n").unwrap();
         std::fs::rename(d.join("f.log"), d.join("f.log.1")).unwrap();
         std::fs::write(d.join("f.log"), "c\n").unwrap();
-        assert_eq!(f.read_new().unwrap(), b"b\nc\n");
+        assert_eq!(f.read_new(&mut Plain).unwrap(), b"b\nc\n");
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

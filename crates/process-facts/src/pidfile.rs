@@ -83,23 +83,23 @@ impl PidFiles {
         Dir::open(&self.path)
     }
 
-    /// Writes `pid` (and, when it is a live process, its identity and role) as one unit.
+    /// Writes `pid` with its identity and role, as one unit. A PID that is no live
+    /// process now (gone, a zombie, a thread ID) is recorded with an impossible start
+    /// time: the file reads as stale from the start, and whatever process is handed that
+    /// PID later is never taken for the service.
     pub fn write(&self, name: &str, pid: Pid, role: Role, b: &mut dyn Blocker) -> Result<PathBuf> {
         validate_name(name)?;
         let dir = Dir::create(&self.path)?;
         let _lock = dir.lock(LockKind::Exclusive, b)?;
-        match (Identity::of(pid), proc::boot_id()) {
-            (Some(id), Some(boot)) => {
-                let mut record = Record::new().with("pid", id.pid).with("start", id.starttime).with("boot", boot);
-                if role == Role::Wrapper {
-                    record.push("role", "wrapper");
-                }
-                dir.write(&id_file(name), record.to_text().as_bytes(), 0o600, true)?;
-            }
-            _ => {
-                dir.remove(&id_file(name))?;
-            }
+        let starttime = Identity::of(pid).map_or(NOT_LIVE, |id| id.starttime);
+        let mut record = Record::new().with("pid", pid).with("start", starttime);
+        if let Some(boot) = proc::boot_id() {
+            record.push("boot", boot);
         }
+        if role == Role::Wrapper {
+            record.push("role", "wrapper");
+        }
+        dir.write(&id_file(name), record.to_text().as_bytes(), 0o600, true)?;
         dir.write(&pid_file(name), format!("{pid}\n").as_bytes(), PID_FILE_MODE, true)?;
         Ok(dir.file_path(&pid_file(name)))
     }
@@ -203,6 +203,9 @@ fn read_pair(dir: &Dir, name: &str) -> Result<Contents> {
     })
 }
 
+/// The start time recorded for a PID that was no live process when written.
+const NOT_LIVE: u64 = u64::MAX;
+
 /// The recorded identity and role, if they are of this PID. An identity from another boot
 /// is returned with an impossible start time: whatever holds the PID now is another process.
 fn read_identity(dir: &Dir, name: &str, pid: Pid) -> Result<Option<(Identity, Role)>> {
@@ -213,7 +216,7 @@ fn read_identity(dir: &Dir, name: &str, pid: Pid) -> Result<Option<(Identity, Ro
         return Ok(None);
     }
     let starttime = match (r.get("boot"), proc::boot_id()) {
-        (Some(then), Some(now)) if then != now => u64::MAX,
+        (Some(then), Some(now)) if then != now => NOT_LIVE,
         _ => start,
     };
     let role = if r.get("role") == Some("wrapper") { Role::Wrapper } else { Role::Service };

@@ -172,12 +172,14 @@ impl Armed {
     ) -> Result<(), NotReady> {
         let mut next_try = Instant::now();
         loop {
-            if self.satisfied(service, running, &mut next_try)? {
-                return Ok(());
-            }
+            // Met, or not, a service that has died is not ready: it may have written its
+            // line or sent READY=1 just before.
+            let met = self.satisfied(service, running, &mut next_try, b)?;
             if pidfd.has_exited() {
-                // The check may have been met just before it died: it still died.
                 return Err(NotReady::Died(spawn::try_reap(service.pid)));
+            }
+            if met {
+                return Ok(());
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -213,7 +215,7 @@ impl Armed {
     }
 
     /// Whether the check is met now (reading what arrived since the last look).
-    fn satisfied(&mut self, service: Identity, running: &mut Option<(Identity, PidFd)>, next_try: &mut Instant) -> Result<bool, NotReady> {
+    fn satisfied(&mut self, service: Identity, running: &mut Option<(Identity, PidFd)>, next_try: &mut Instant, b: &mut dyn Blocker) -> Result<bool, NotReady> {
         match self {
             Armed::Port(port) => {
                 let listeners = ports::listeners(*port, false).map_err(|e| NotReady::Failed(format!("cannot list sockets: {e}")))?;
@@ -229,7 +231,7 @@ impl Armed {
                 Ok(holds(direct) || holds(tree::service_tree(service.pid).unwrap_or_default()))
             }
             Armed::Log { re, follower, partial } => {
-                let new = follower.read_new().map_err(|e| NotReady::Failed(e.to_string()))?;
+                let new = follower.read_new(b).map_err(|e| NotReady::Failed(e.to_string()))?;
                 partial.extend_from_slice(&new);
                 let Some(end) = partial.iter().rposition(|&c| c == b'\n') else { return Ok(false) };
                 let found = partial[..end].split(|&c| c == b'\n').any(|line| re.is_match(line));

@@ -48,13 +48,13 @@ pub fn reap(pid: Pid, b: &mut dyn Blocker) -> Option<Exit> {
 
 /// The exit of a child watched by a [`ReapFirst`]: reaped here, or already by its handler.
 pub fn reap_watched(reaper: &ReapFirst, pid: Pid, b: &mut dyn Blocker) -> Option<Exit> {
-    if let Some(status) = reaper.taken() {
-        reaper.unwatch();
+    if let Some(status) = reaper.taken(pid) {
+        reaper.unwatch(pid);
         return Some(Exit::from_wait_status(status));
     }
     let exit = reap(pid, b);
-    reaper.unwatch();
-    exit.or_else(|| reaper.taken().map(Exit::from_wait_status))
+    reaper.unwatch(pid);
+    exit.or_else(|| reaper.taken(pid).map(Exit::from_wait_status))
 }
 
 #[cfg(test)]

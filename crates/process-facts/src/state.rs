@@ -64,7 +64,11 @@ fn record_of(members: &[Member]) -> Record {
 pub struct Entry {
     pub pid: Pid,
     pub starttime: u64,
+    /// The command as text (bytes that are not UTF-8 replaced): for showing it.
     pub command: String,
+    /// The command's own bytes when they are not UTF-8 (kept as hex): for running it
+    /// again exactly.
+    pub raw_command: Option<Vec<u8>>,
     pub log: String,
     pub started_epoch: u64,
     /// The supervising process, when `process-supervise` runs it.
@@ -83,11 +87,26 @@ pub struct Entry {
     pub gave_up: bool,
     /// The process writing its log (see crate::log).
     pub logger: Option<Identity>,
+    /// Someone asked for it to be stopped: its supervisor ends supervision instead of
+    /// starting it again (so no signal is ever sent to a supervisor, which may be a
+    /// user's interactive shell).
+    pub stop_requested: bool,
 }
 
 impl Entry {
     pub fn identity(&self) -> Identity {
         Identity { pid: self.pid, starttime: self.starttime }
+    }
+
+    /// Sets the command from its bytes.
+    pub fn set_command(&mut self, bytes: &[u8]) {
+        self.command = String::from_utf8_lossy(bytes).into_owned();
+        self.raw_command = std::str::from_utf8(bytes).is_err().then(|| bytes.to_vec());
+    }
+
+    /// The command's bytes, exactly as given.
+    pub fn command_bytes(&self) -> Vec<u8> {
+        self.raw_command.clone().unwrap_or_else(|| self.command.clone().into_bytes())
     }
 
     fn to_record(&self) -> Record {
@@ -97,6 +116,9 @@ impl Entry {
             .with("command", &self.command)
             .with("log", &self.log)
             .with("started", self.started_epoch);
+        if let Some(raw) = &self.raw_command {
+            r.push("command_hex", raw.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        }
         if let Some(s) = self.supervisor {
             r.push("supervisor_pid", s.pid);
             r.push("supervisor_start", s.starttime);
@@ -121,6 +143,9 @@ impl Entry {
             r.push("logger_pid", l.pid);
             r.push("logger_start", l.starttime);
         }
+        if self.stop_requested {
+            r.push("stop_requested", 1);
+        }
         r
     }
 
@@ -134,6 +159,7 @@ impl Entry {
             pid: r.parse_of("pid")?,
             starttime: r.parse_of("start")?,
             command: r.get("command").unwrap_or_default().to_string(),
+            raw_command: r.get("command_hex").and_then(from_hex),
             log: r.get("log").unwrap_or_default().to_string(),
             started_epoch: r.parse_of("started").unwrap_or(0),
             supervisor,
@@ -144,9 +170,17 @@ impl Entry {
             stack: r.get("stack").map(str::to_string),
             gave_up: r.get("gave_up") == Some("1"),
             logger: identity("logger_pid", "logger_start"),
+            stop_requested: r.get("stop_requested") == Some("1"),
         };
         (e.pid > 0).then_some(e)
     }
+}
+
+fn from_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
 }
 
 pub struct StateDir {
@@ -280,9 +314,19 @@ impl StateDir {
 
     // ---- stacks ----
 
+    /// Records a stack; refused when the record would be larger than the library reads
+    /// back (an enormous .env or Procfile), so that what is saved can always be read.
     pub fn save_stack(&self, stack: &crate::stack::Stack) -> Result<()> {
         validate_name(&stack.name)?;
-        self.create_sub(STACKS)?.write(&stack.name, stack.to_record().to_text().as_bytes(), 0o600, true)
+        let text = stack.to_record().to_text();
+        let dir = self.create_sub(STACKS)?;
+        if text.len() > crate::store::MAX_FILE {
+            return Err(crate::store::StoreError::Untrusted {
+                path: dir.file_path(&stack.name),
+                why: format!("its record would be {} KiB, more than the {} KiB read back: a smaller Procfile or .env", text.len() / 1024, crate::store::MAX_FILE / 1024),
+            });
+        }
+        dir.write(&stack.name, text.as_bytes(), 0o600, true)
     }
 
     pub fn stack(&self, name: &str) -> Result<Option<crate::stack::Stack>> {
@@ -376,6 +420,7 @@ mod tests {
             pid: 10,
             starttime: 20,
             command: "python3 -m http.server\necho two lines".into(),
+            raw_command: None,
             log: "/tmp/x.log".into(),
             started_epoch: 1700000000,
             supervisor: Some(Identity { pid: 11, starttime: 21 }),
@@ -386,9 +431,15 @@ mod tests {
             stack: Some("shop".into()),
             gave_up: true,
             logger: Some(Identity { pid: 12, starttime: 22 }),
+            stop_requested: true,
         };
         s.register("web", &e).unwrap();
         assert_eq!(s.entry("web").unwrap(), Some(e.clone()));
+        let mut raw = e.clone();
+        raw.set_command(b"zsh /tmp/caf\xe9");
+        s.register("raw", &raw).unwrap();
+        assert_eq!(s.entry("raw").unwrap().unwrap().command_bytes(), b"zsh /tmp/caf\xe9", "bytes that are not UTF-8 come back exactly");
+        s.unregister("raw").unwrap();
         assert!(s.update("web", 10, &mut |e| e.restarts = 3, &mut Plain).unwrap());
         assert!(!s.update("web", 99, &mut |e| e.restarts = 9, &mut Plain).unwrap(), "another start's entry is left alone");
         assert_eq!(s.entry("web").unwrap().unwrap().restarts, 3);

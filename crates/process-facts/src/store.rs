@@ -67,7 +67,8 @@ impl StoreError {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Names of things the library keeps (services, groups) become file names: no `/`, no
-/// `..`, no leading dot (the library's own hidden files), no control characters.
+/// `..`, no leading dot (the library's own hidden files), no leading `-` (every command
+/// would take it for an option, or a negative PID), no control characters.
 pub fn validate_name(name: &str) -> Result<()> {
     let bad = |why| Err(StoreError::BadName(name.to_string(), why));
     if name.is_empty() {
@@ -81,6 +82,9 @@ pub fn validate_name(name: &str) -> Result<()> {
     }
     if name.starts_with('.') {
         return bad("starts with '.'");
+    }
+    if name.starts_with('-') {
+        return bad("starts with '-'");
     }
     if name.chars().any(|c| c.is_control()) {
         return bad("contains a control character");
@@ -224,6 +228,8 @@ impl Dir {
             Ok(fd) => fd,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(StoreError::untrusted(&path, "a symlink (not followed)")),
+            // A socket (or a device without a driver) opens as "no such device".
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => return Err(StoreError::untrusted(&path, "not a regular file (a socket?)")),
             Err(e) => return Err(StoreError::io("read", &path, e)),
         };
         let st = sysfs::fstat(fd.as_fd()).map_err(|e| StoreError::io("inspect", &path, e))?;

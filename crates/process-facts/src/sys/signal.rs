@@ -113,11 +113,16 @@ pub fn rtmax() -> i32 {
     libc::SIGRTMAX()
 }
 
-// ---- reaping one child ahead of the shell ------------------------------------------------
+// ---- reaping children ahead of the shell --------------------------------------------------
 
-/// The child the handler reaps (0: none) and the raw wait status it got (i64::MIN: none).
-static WATCHED: AtomicI32 = AtomicI32::new(0);
-static WATCHED_STATUS: AtomicI64 = AtomicI64::new(i64::MIN);
+/// How many children can be watched at once (a supervisor's service, the children a
+/// `process-wait` waits for, one inside the other's event handler).
+const SLOTS: usize = 8;
+/// The children the handler reaps (0: a free slot).
+static WATCHED: [AtomicI32; SLOTS] = [const { AtomicI32::new(0) }; SLOTS];
+/// What it got for each: the PID in the high half, the raw wait status in the low half
+/// (i64::MIN: nothing yet).
+static TAKEN: [AtomicI64; SLOTS] = [const { AtomicI64::new(i64::MIN) }; SLOTS];
 /// The handler that was there before ours (the shell's), called after ours.
 static mut PREVIOUS: std::mem::MaybeUninit<libc::sigaction> = std::mem::MaybeUninit::uninit();
 
@@ -127,12 +132,14 @@ extern "C" fn reap_first(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
     // SAFETY: only async-signal-safe calls (waitpid, atomics) and the previous handler.
     unsafe {
         let errno = *libc::__errno_location();
-        let pid = WATCHED.load(SeqCst);
-        if pid > 0 {
-            let mut status = 0;
-            if libc::waitpid(pid, &mut status, libc::WNOHANG) == pid {
-                WATCHED_STATUS.store(status as i64, SeqCst);
-                WATCHED.store(0, SeqCst);
+        for (slot, taken) in WATCHED.iter().zip(TAKEN.iter()) {
+            let pid = slot.load(SeqCst);
+            if pid > 0 {
+                let mut status = 0;
+                if libc::waitpid(pid, &mut status, libc::WNOHANG) == pid {
+                    taken.store(((pid as i64) << 32) | (status as u32 as i64), SeqCst);
+                    slot.store(0, SeqCst);
+                }
             }
         }
         *libc::__errno_location() = errno;
@@ -150,9 +157,9 @@ extern "C" fn reap_first(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
     }
 }
 
-/// While alive, a SIGCHLD handler ahead of the shell's reaps one child of ours and keeps
-/// its status (the shell's own handler reaps every child with `waitpid(-1)` and would lose
-/// it); the shell's handler still runs after it.
+/// While alive, a SIGCHLD handler ahead of the shell's reaps the children of ours it is
+/// told to watch and keeps their status (the shell's own handler reaps every child with
+/// `waitpid(-1)` and would lose it); the shell's handler still runs after it.
 pub struct ReapFirst {
     previous: libc::sigaction,
 }
@@ -176,27 +183,42 @@ impl ReapFirst {
         }
     }
 
-    /// Watch `pid` (a child) from now on.
-    pub fn watch(&self, pid: i32) {
-        WATCHED_STATUS.store(i64::MIN, SeqCst);
-        WATCHED.store(pid, SeqCst);
+    /// Watch `pid` (a child) from now on; false when every slot is taken (its status may
+    /// then be lost to the shell's handler).
+    pub fn watch(&self, pid: i32) -> bool {
+        self.forget_taken(pid);
+        WATCHED.iter().any(|slot| slot.compare_exchange(0, pid, SeqCst, SeqCst).is_ok())
     }
 
-    /// The raw wait status the handler took for the watched child, if it did.
-    pub fn taken(&self) -> Option<i32> {
-        let raw = WATCHED_STATUS.swap(i64::MIN, SeqCst);
-        (raw != i64::MIN).then_some(raw as i32)
+    /// The raw wait status the handler took for `pid`, if it did.
+    pub fn taken(&self, pid: i32) -> Option<i32> {
+        TAKEN.iter().find_map(|t| {
+            let raw = t.load(SeqCst);
+            (raw != i64::MIN && (raw >> 32) as i32 == pid && t.compare_exchange(raw, i64::MIN, SeqCst, SeqCst).is_ok()).then_some(raw as u32 as i32)
+        })
     }
 
-    pub fn unwatch(&self) {
-        WATCHED.store(0, SeqCst);
+    pub fn unwatch(&self, pid: i32) {
+        for slot in &WATCHED {
+            let _ = slot.compare_exchange(pid, 0, SeqCst, SeqCst);
+        }
+    }
+
+    fn forget_taken(&self, pid: i32) {
+        while self.taken(pid).is_some() {}
     }
 }
 
 impl Drop for ReapFirst {
     fn drop(&mut self) {
-        WATCHED.store(0, SeqCst);
-        // SAFETY: restores the handler that was there.
+        // The outermost one: nobody watches anything any more.
+        if self.previous.sa_sigaction != reap_first as Handler as usize {
+            for slot in &WATCHED {
+                slot.store(0, SeqCst);
+            }
+        }
+        // SAFETY: restores the handler that was there (ours, when nested: then the outer
+        // ReapFirst's watched children stay watched).
         unsafe { libc::sigaction(libc::SIGCHLD, &self.previous, std::ptr::null_mut()) };
     }
 }
