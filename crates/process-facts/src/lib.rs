@@ -16,6 +16,7 @@ pub mod pidfd;
 pub mod pidfile;
 pub mod ports;
 pub mod proc;
+pub mod prom;
 pub mod record;
 pub mod samples;
 pub mod signal;
