@@ -10,6 +10,7 @@
 
 pub mod cpu;
 pub mod find;
+pub mod journal;
 pub mod liveness;
 pub mod pid;
 pub mod pidfd;
