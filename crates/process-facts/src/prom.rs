@@ -73,13 +73,16 @@ enum Value {
     Float(f64),
 }
 
+/// One sample of a service: a label besides `service` (name, value), if any, and the value.
+type Sample = (Option<(&'static str, String)>, Value);
+
 /// One metric family: its name after the prefix, type, help, and how each service gives
-/// its samples (extra labels and a value).
+/// its samples.
 struct Family {
     name: &'static str,
     kind: Kind,
     help: &'static str,
-    samples: fn(&Service, &mut Vec<(Option<(&'static str, String)>, Value)>),
+    samples: fn(&Service, &mut Vec<Sample>),
 }
 
 fn running(s: &Service) -> Option<&Running> {
