@@ -1,5 +1,5 @@
 //! The parts of a resource monitor that need no shell: one reading of a process (CPU
-//! ticks and resident memory from a single `/proc/PID/stat` read), or of its whole
+//! ticks from `/proc/PID/stat`, resident memory from `/proc/PID/statm`), or of its whole
 //! process tree, CPU use between two readings, threshold alarms (N consecutive samples,
 //! then re-arm below the threshold), and the CSV rows of a resource history.
 
@@ -16,36 +16,41 @@ pub struct Reading {
     pub at: Instant,
     /// User plus system CPU time so far, in clock ticks (all threads, exited ones too).
     pub ticks: u64,
-    /// Resident set size in KiB (the same figure as `/proc/PID/statm`'s second field).
+    /// Resident set size in KiB: `/proc/PID/statm`'s second field, the figure
+    /// process-get-memory and `VmRSS` give. (Not stat's `rss` field: since Linux 6.2 that
+    /// one is read from per-CPU counters without summing them, and can be off by hundreds
+    /// of KB; statm and status sum them.)
     pub rss_kb: u64,
     /// How many processes the reading counts: 1, or the process tree's size ([`Reader`]).
     pub processes: u32,
 }
 
-/// Reads `id` with one read of `/proc/PID/stat`. None once the process has exited (a
-/// zombie counts as exited) or its PID now belongs to another process.
+/// Reads `id` from `/proc/PID/stat` and `/proc/PID/statm`. None once the process has
+/// exited (a zombie counts as exited) or its PID now belongs to another process.
 pub fn read(id: Identity) -> Option<Reading> {
     let at = Instant::now();
     let stat = proc::stat(id.pid).ok()?;
     if !stat.is_alive() || stat.identity() != id {
         return None;
     }
-    Some(Reading { at, ticks: stat.cpu_ticks(), rss_kb: rss_kb(&stat), processes: 1 })
+    Some(Reading { at, ticks: stat.cpu_ticks(), rss_kb: proc::rss_kb(id.pid).unwrap_or(0), processes: 1 })
 }
 
-/// Reads one process again and again through a `/proc/PID/stat` kept open: each reading is
-/// one `pread` instead of open + read + close, a third of the system calls (a monitor of
-/// 50 processes spends most of its time there). The open file belongs to that process:
-/// once it has exited and been reaped, reads fail instead of showing whoever reuses the
-/// PID. Without a file (too many open, say), it falls back to [`read`].
+/// Reads one process again and again through its `/proc/PID/stat` and `statm` kept open:
+/// each reading is two `pread`s instead of two open + read + close, a third of the system
+/// calls (a monitor of 50 processes spends most of its time there). The open files belong
+/// to that process: once it has exited and been reaped, reads fail instead of showing
+/// whoever reuses the PID. Without them (too many files open, say), it falls back to [`read`].
 pub struct StatReader {
     id: Identity,
     file: Option<std::fs::File>,
+    statm: Option<std::fs::File>,
 }
 
 impl StatReader {
     pub fn open(id: Identity) -> StatReader {
-        StatReader { id, file: std::fs::File::open(format!("/proc/{}/stat", id.pid)).ok() }
+        let open = |name| std::fs::File::open(format!("/proc/{}/{name}", id.pid)).ok();
+        StatReader { id, file: open("stat"), statm: open("statm") }
     }
 
     pub fn identity(&self) -> Identity {
@@ -55,7 +60,7 @@ impl StatReader {
     /// A reading, or None once the process has exited (as [`read`]).
     pub fn read(&mut self) -> Option<Reading> {
         use std::os::unix::fs::FileExt;
-        let Some(file) = &self.file else { return read(self.id) };
+        let (Some(file), Some(statm)) = (&self.file, &self.statm) else { return read(self.id) };
         let at = Instant::now();
         let mut buf = [0u8; 2048];
         let n = file.read_at(&mut buf, 0).ok()?;
@@ -70,12 +75,16 @@ impl StatReader {
         if !stat.is_alive() || stat.identity() != self.id {
             return None;
         }
-        Some(Reading { at, ticks: stat.cpu_ticks(), rss_kb: rss_kb(&stat), processes: 1 })
+        let n = statm.read_at(&mut buf, 0).ok()?;
+        let pages: u64 = std::str::from_utf8(&buf[..n]).ok()?.split_ascii_whitespace().nth(1)?.parse().ok()?;
+        let rss_kb = match pages * proc::page_size() / 1024 {
+            // A leaderless process (its leader exited, threads live on) shows its memory
+            // through a live thread: process-get-memory's reading knows where.
+            0 => proc::rss_kb(self.id.pid).unwrap_or(0),
+            kb => kb,
+        };
+        Some(Reading { at, ticks: stat.cpu_ticks(), rss_kb, processes: 1 })
     }
-}
-
-fn rss_kb(stat: &proc::ProcStat) -> u64 {
-    stat.rss_pages.max(0) as u64 * proc::page_size() / 1024
 }
 
 /// A watched process read as a whole: alone, or with `tree` together with all its
@@ -125,7 +134,7 @@ impl Reader {
             seen.insert(id, ticks);
             // A zombie's ticks are final and counted above; it has no memory, and is not running.
             if stat.is_alive() {
-                r.rss_kb += rss_kb(&stat);
+                r.rss_kb += proc::rss_kb(pid).unwrap_or(0);
                 r.processes += 1;
             }
         }
@@ -328,7 +337,7 @@ mod tests {
         let b = tree.read().unwrap();
         let only = alone.read().unwrap();
         assert_eq!((b.processes, only.processes), (3, 1));
-        let rss: u64 = [id.pid, kids[0], kids[1]].iter().map(|&p| rss_kb(&proc::stat(p).unwrap())).sum();
+        let rss: u64 = [id.pid, kids[0], kids[1]].iter().map(|&p| proc::rss_kb(p).unwrap()).sum();
         assert_eq!(b.rss_kb, rss);
         assert!(b.ticks > a.ticks && b.ticks > only.ticks, "the spinning child is counted: {a:?} {b:?} {only:?}");
         // The spinner goes: the sum keeps what it counted.
