@@ -463,7 +463,9 @@ fn prom_files_pass_promtool_match_proc_and_reach_node_exporter() {
     watch_file(&textfiles.join("other.prom"), 20 * SECOND, |m| value_of(m, "zsh_process_cpu_usage_ratio", "cache", &[]).is_some());
     let Some(ne) = NodeExporter::start(&textfiles, &case.dir.join("node_exporter.log")) else { return };
     let scraped = ne.scrape();
-    let files: Vec<Sample> = [parse_exposition(&read_text(&prom)), parse_exposition(&read_text(textfiles.join("other.prom")))].concat();
+    let other = read_text(textfiles.join("other.prom"));
+    check_metrics(&other);
+    let files: Vec<Sample> = [parse_exposition(&read_text(&prom)), parse_exposition(&other)].concat();
     let names = |v: &[Sample]| {
         let mut n: Vec<(String, Vec<(String, String)>)> = ours(v).into_iter().map(|s| (s.name, s.labels)).collect();
         n.sort();
@@ -554,6 +556,7 @@ fn tree_counts_the_descendants_in_every_figure() {
     let whole = parse_exposition(&read_text(dir.join("whole.prom")));
     let alone = parse_exposition(&read_text(dir.join("alone.prom")));
     check_metrics(&read_text(dir.join("whole.prom")));
+    check_metrics(&read_text(dir.join("alone.prom")));
     let all: Vec<u32> = [vec![r], kids.clone()].concat();
     assert_eq!(value_of(&whole, "zsh_process_processes", "whole", &[]), Some(3.0));
     assert_eq!(value_of(&alone, "zsh_process_processes", "alone", &[]), Some(1.0));

@@ -1,9 +1,9 @@
 //! The library's files, and the one rule for trusting them.
 //!
 //! Every file the library reads or writes (PID files and their identity files, groups, the
-//! registry, logs, the sample store, CSV output) is reached through a [`Dir`]: a directory
-//! opened once, by walking its path from `/` one component at a time, and then used only
-//! through `*at` calls relative to it. The same checks run on read as on write:
+//! registry, logs, the sample store, CSV output, metrics files, the events journal) is
+//! reached through a [`Dir`]: a directory opened once, by walking its path from `/` one
+//! component at a time, and then used only through `*at` calls relative to it. The same checks run on read as on write:
 //!
 //! - **Owner.** Every component, and every file, is owned by the user (the effective uid)
 //!   or by root. A symlink on the way to the configured directory is followed only when it
