@@ -781,6 +781,30 @@ fn a_journal_that_cannot_be_written_is_said_once_and_fails_nothing() {
 }
 
 #[test]
+fn a_metrics_file_that_stops_being_writable_is_said_once_and_the_monitor_goes_on() {
+    let case = Case::new("prom-lost");
+    let dir = open_dir(case.dir.join("textfiles"));
+    let target = Proc::sleeper();
+    let mut mon = case.bg(
+        "mon",
+        &format!(
+            "n=0; count() {{ (( ++n )) }}; process_monitor_functions+=(count)
+             process-monitor {} --interval 0.02 --count 100 --prom {}/x.prom; print -r -- status=$? handled=$n",
+            target.pid(),
+            dir.display()
+        ),
+    );
+    assert!(wait_for(10 * SECOND, || dir.join("x.prom").exists()), "{}", mon.stderr());
+    // The directory goes (a temporary file may be made meanwhile: try again).
+    assert!(wait_for(10 * SECOND, || std::fs::remove_dir_all(&dir).is_ok()));
+    assert_eq!(mon.wait_timeout(30 * SECOND), Some(0), "{}", mon.stderr());
+    assert_eq!(mon.stdout(), "status=0 handled=100\n", "{}", mon.stderr());
+    let said = mon.stderr();
+    assert_eq!(said.lines().count(), 1, "one line for every failed write: {said}");
+    assert!(said.starts_with("process-monitor: cannot write ") && said.contains("x.prom"), "{said}");
+}
+
+#[test]
 fn bad_prom_and_tree_usage_is_refused_with_one_line() {
     let case = Case::new("prom-bad");
     let t = Proc::sleeper();

@@ -242,7 +242,7 @@ impl Prom {
             Ok(()) => self.failing = false,
             Err(e) if !self.failing => {
                 self.failing = true;
-                cx.warn(&format!("{e} (the metrics are written again at the next sample)"));
+                cx.warn(&format!("{e}; trying again at every sample"));
             }
             Err(_) => {}
         }
