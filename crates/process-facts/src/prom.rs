@@ -90,7 +90,8 @@ fn running(s: &Service) -> Option<&Running> {
 }
 
 /// The families, in the order they are written. Their help texts never vary, so files of
-/// several monitors merge in node_exporter (it rejects families whose help differs).
+/// several monitors merge in node_exporter (it drops the samples of a file whose help
+/// text for a family differs from the first file's).
 const FAMILIES: &[Family] = &[
     Family {
         name: "up",
