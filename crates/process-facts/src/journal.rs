@@ -132,7 +132,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// a symlink, a FIFO or another user's file in its place is refused.
 pub fn append(path: &Path, line: &[u8]) -> store::Result<()> {
     let Some((dir_path, name)) = store::split_file_path(path) else {
-        return Err(StoreError::BadName(path.display().to_string(), "names no file"));
+        return Err(StoreError::BadName(path.display().to_string(), "not a file name (or not UTF-8)"));
     };
     let dir = Dir::open(dir_path)?.ok_or_else(|| StoreError::Io {
         op: "open",
