@@ -15,11 +15,13 @@ pub struct Context<'s> {
     pub name: &'static str,
     settings: Option<Settings>,
     samples_dir: Option<std::path::PathBuf>,
+    /// The events journal failed once in this call already (said once, not per event).
+    journal_warned: bool,
 }
 
 impl<'s> Context<'s> {
     pub fn new(sh: &'s mut Shell, name: &'static str) -> Context<'s> {
-        Context { sh, name, settings: None, samples_dir: None }
+        Context { sh, name, settings: None, samples_dir: None, journal_warned: false }
     }
 
     /// The settings of this call (a problem with one is reported once per shell, here).
@@ -79,9 +81,14 @@ impl<'s> Context<'s> {
         }
     }
 
-    /// Emits an event (see [`events`]).
+    /// Emits an event (see [`events`]). A journal that cannot be written is said once per
+    /// call, and never fails the command.
     pub fn emit(&mut self, event: &str, payload: &[&str]) {
-        events::emit(self.sh, event, payload);
+        if let Err(why) = events::emit(self.sh, event, payload) {
+            if !std::mem::replace(&mut self.journal_warned, true) {
+                self.warn(&why);
+            }
+        }
     }
 
     /// Prints `value`, or assigns it to the variable named with `-v`.

@@ -410,6 +410,7 @@ pub fn await_release(cx: &mut Context, name: &str, sup: Identity, limit: Duratio
     let state = cx.settings().state();
     let registry = state.registry_dir()?;
     let watch = super::service::registry_watch(&registry)?;
+    let sup_fd = PidFd::open(sup).ok();
     let deadline = Instant::now() + limit;
     loop {
         let held = state.entry(name)?.is_some_and(|e| e.supervisor == Some(sup));
@@ -421,7 +422,11 @@ pub fn await_release(cx: &mut Context, name: &str, sup: Identity, limit: Duratio
             cx.warn(&format!("the supervisor of {name} (PID {}) has not let go of it after {}s", sup.pid, limit.as_secs_f64()));
             return Ok(());
         }
-        let mut fds = [process_facts::sys::readable(std::os::fd::AsRawFd::as_raw_fd(&watch))];
+        // Woken by the entry's removal, or the supervisor's exit.
+        let mut fds = vec![process_facts::sys::readable(std::os::fd::AsRawFd::as_raw_fd(&watch))];
+        if let Some(f) = &sup_fd {
+            fds.push(process_facts::sys::readable(std::os::fd::AsRawFd::as_raw_fd(f)));
+        }
         process_facts::wait::poll(cx, &mut fds, Some(left))?;
         let _ = process_facts::sys::fs::inotify_read(std::os::fd::AsFd::as_fd(&watch));
     }

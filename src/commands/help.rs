@@ -47,6 +47,15 @@ const EVENT_PAYLOADS: &[(&str, &str)] = &[
     (events::ALERT, "service pid metric value: a threshold crossed (metric: cpu or memory)"),
 ];
 
+/// A variable's default as the reference says it: no default is "unset".
+fn shown_default(default: &str) -> &str {
+    if default.is_empty() {
+        "unset"
+    } else {
+        default
+    }
+}
+
 fn find(name: &str) -> Option<&'static Command> {
     let full = if name.starts_with("process-") { name.to_string() } else { format!("process-{name}") };
     COMMANDS.iter().find(|c| c.name() == full)
@@ -112,7 +121,7 @@ fn overview() -> String {
     }
     out.push_str("\nSettings (set before or after sourcing; read at every call):\n");
     for v in VARIABLES {
-        out.push_str(&format!("  {:<26} {} (default {})\n", v.name, v.summary, v.default));
+        out.push_str(&format!("  {:<26} {} (default {})\n", v.name, v.summary, shown_default(v.default)));
     }
     out.push_str("\nEvents (handlers: process_NAME_functions+=(fn), or events-on with _events):\n");
     for (e, what) in EVENT_PAYLOADS {
@@ -187,7 +196,7 @@ fn man_page() -> String {
     }
     m.push_str(".SH ENVIRONMENT\n");
     for v in VARIABLES {
-        m.push_str(&format!(".TP\n.B {}\n{} (default {})\n", roff(v.name), roff(v.summary), roff(v.default)));
+        m.push_str(&format!(".TP\n.B {}\n{} (default {})\n", roff(v.name), roff(v.summary), roff(shown_default(v.default))));
     }
     m.push_str(".SH EVENTS\nHandlers are functions listed in process_NAME_functions (process.alert: process_alert_functions), or registered with events\\-on when _events is loaded; they get the payload as $1, $2, ...\n");
     for (e, what) in EVENT_PAYLOADS {
@@ -235,7 +244,8 @@ fn markdown() -> String {
     }
     r.push_str("## Settings\n\nRead at every call; the module sets the defaults when it loads, where you have not set them ([safety.md](safety.md#the-defaults) for the directories).\n\n| variable | default | meaning |\n| --- | --- | --- |\n");
     for v in VARIABLES {
-        r.push_str(&format!("| `{}` | `{}` | {} |\n", v.name, v.default, md(v.summary)));
+        let default = if v.default.is_empty() { shown_default(v.default).to_string() } else { format!("`{}`", v.default) };
+        r.push_str(&format!("| `{}` | {default} | {} |\n", v.name, md(v.summary)));
     }
     r.push_str("\n## Events\n\nHandlers are functions listed in the hook array `process_NAME_functions` (for `process.alert`: `process_alert_functions`), or registered with `events-on` when `_events` is loaded; they get the payload as `$1`, `$2`, ... A failing handler never fails the command. The names are also in `$PROCESS_EVENT_START` ... `$PROCESS_EVENT_ALERT`. See [monitoring.md](monitoring.md).\n\n| event | payload |\n| --- | --- |\n");
     for (e, what) in EVENT_PAYLOADS {

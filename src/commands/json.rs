@@ -1,22 +1,10 @@
-//! JSON text for the library's machine-readable output (process-status --json): strings
-//! escaped as RFC 8259 requires, numbers that are always valid JSON.
+//! JSON text for the library's machine-readable output (process-status --json), with the
+//! one string escaper the events journal uses too (process_facts::journal).
 
-/// `s` as a JSON string: quotes, backslashes and control characters escaped.
+/// `s` as a JSON string, quotes included.
 pub fn string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    process_facts::journal::push_string(&mut out, s.as_bytes());
     out
 }
 

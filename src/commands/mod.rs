@@ -24,6 +24,7 @@ mod meta;
 mod monitor;
 pub mod outcome;
 mod pidfiles;
+mod promfile;
 mod registry;
 mod service;
 pub mod settings;

@@ -5,9 +5,13 @@
 //! INT and HUP: a target's exit wakes it at once, a stop signal ends it cleanly, and
 //! nothing runs in between (50 targets at 1 s cost a few hundred µs of CPU per second).
 //! CPU is measured per target between its own consecutive samples (Δ user+system time over
-//! Δ monotonic time), not through the shared sampler of process-get-cpu.
+//! Δ monotonic time), not through the shared sampler of process-get-cpu. With `--tree` a
+//! target's figures are its whole process tree's (watch::Reader), for everything the
+//! monitor reports: events, alerts, CSV and metrics alike. `--prom` rewrites a Prometheus
+//! textfile (process_facts::prom) at every sample and at every death.
 
 use super::control::{resolve, Target};
+use super::promfile::PromFile;
 use super::events;
 use super::settings;
 use super::control::NAME_OR_PID;
@@ -17,9 +21,9 @@ use crate::zsh::Shell;
 use process_facts::cpu::format_percent;
 use process_facts::pidfd::PidFd;
 use process_facts::signal::{self, BlockedSignals};
-use process_facts::store::Dir;
-use process_facts::watch::{self, Alarm, Policy, Reading, StatReader, CSV_HEADER, CSV_HEADER_MANY};
-use process_facts::Identity;
+use process_facts::store;
+use process_facts::watch::{self, Alarm, Policy, Reading, CSV_HEADER, CSV_HEADER_MANY};
+use process_facts::{proc, prom, Identity};
 use std::io::Write;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
@@ -37,12 +41,18 @@ pub const MONITOR: Spec = Spec {
         Opt { name: "--alert-after", value: Some(("N", Kind::Count)), about: "only after N samples in a row over a threshold (default 1)" },
         Opt { name: "--alert-every", value: None, about: "alert at every sample over, not once per excursion" },
         Opt { name: "--csv", value: Some(("FILE", Kind::File)), about: "append every sample to FILE (- for standard output)" },
+        Opt {
+            name: "--prom",
+            value: Some(("FILE", Kind::File)),
+            about: "rewrite FILE with Prometheus metrics at every sample and death (node_exporter's textfile collector)",
+        },
+        Opt { name: "--tree", value: None, about: "count each target's descendants in its figures: CPU, memory, alerts, CSV, metrics" },
         Opt { name: "--duration", value: Some(("SECONDS", Kind::Seconds)), about: "stop after this long" },
         Opt { name: "--count", value: Some(("N", Kind::Count)), about: "stop after N samples" },
     ],
     exits: &[
         (0, "every target exited, or --duration / --count reached"),
-        (1, "a target not found at the start, or the CSV file refused or not writable"),
+        (1, "a target not found at the start, or the CSV or metrics file refused or not writable"),
         (130, "Ctrl-C (and 128 + the signal for TERM and HUP)"),
     ],
     see: "docs/monitoring.md",
@@ -53,6 +63,9 @@ pub const MONITOR: Spec = Spec {
 const STOP_SIGNALS: [i32; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
 /// Without pidfds (kernels before 5.3), how often liveness is checked between samples.
 const LIVENESS_SLICE: Duration = Duration::from_secs(1);
+/// The metrics, as process.alert and the metrics' `metric` label name them.
+const CPU: &str = "cpu";
+const MEMORY: &str = "memory";
 
 /// What the options asked for.
 struct Settings {
@@ -61,6 +74,8 @@ struct Settings {
     alert_mem: Option<u64>,
     policy: Policy,
     csv: Option<String>,
+    prom: Option<String>,
+    tree: bool,
     duration: Option<Duration>,
     count: Option<u64>,
 }
@@ -105,11 +120,22 @@ fn parse_settings(cx: &mut Context, args: &Args) -> Result<Settings, Failure> {
         None => None,
     };
     let csv = match args.value("--csv") {
-        Some("") => return Err(usage("invalid --csv '' (expected a file name, or - for standard output)")),
-        Some(f) => Some(f.to_string()),
+        Some(f) if f == "-" || store::split_file_path(Path::new(f)).is_some() => Some(f.to_string()),
+        Some(f) => return Err(usage(format!("invalid --csv '{f}' (expected a file name, or - for standard output)"))),
         None => None,
     };
-    Ok(Settings { interval, alert_cpu, alert_mem, policy: Policy { after, every: args.flag("--alert-every") }, csv, duration, count })
+    let prom = super::promfile::option(args)?;
+    Ok(Settings {
+        interval,
+        alert_cpu,
+        alert_mem,
+        policy: Policy { after, every: args.flag("--alert-every") },
+        csv,
+        prom,
+        tree: args.flag("--tree"),
+        duration,
+        count,
+    })
 }
 
 fn positive_seconds(opt: &str, text: &str) -> Result<Duration, Failure> {
@@ -125,13 +151,49 @@ fn whole_number(text: &str) -> Option<u64> {
 /// One process being watched.
 struct Watch {
     id: Identity,
-    reader: StatReader,
+    reader: watch::Reader,
     label: String,
     pidfd: Option<PidFd>,
     last: Reading,
+    /// CPU use over the last interval (percent of one core), once one was measured.
+    cpu: Option<f64>,
     cpu_alarm: Alarm,
     mem_alarm: Alarm,
     alive: bool,
+    /// Its supervisor's restarts so far, for a service named by its name (from the
+    /// registry entry of that very process); 0 for a plain PID.
+    restarts: u64,
+}
+
+impl Watch {
+    /// What the metrics say of this target now: its last sample's figures while it lives.
+    fn metrics(&self, s: &Settings, boot_time: Option<u64>) -> prom::Service {
+        let mut alerts = Vec::new();
+        if s.alert_cpu.is_some() {
+            alerts.push(prom::Alert { metric: CPU.into(), firing: self.cpu_alarm.firing(s.policy) });
+        }
+        if s.alert_mem.is_some() {
+            alerts.push(prom::Alert { metric: MEMORY.into(), firing: self.mem_alarm.firing(s.policy) });
+        }
+        prom::Service {
+            name: self.label.clone(),
+            restarts_total: self.restarts,
+            alerts,
+            running: self.alive.then(|| prom::Running {
+                pid: self.id.pid,
+                processes: self.last.processes,
+                cpu_seconds_total: self.last.ticks as f64 / proc::clock_ticks() as f64,
+                cpu_usage_ratio: self.cpu.map(|percent| percent / 100.0),
+                resident_bytes: self.last.rss_kb * 1024,
+                start_time_seconds: boot_time.map(|b| proc::start_time_seconds(b, self.id.starttime)),
+            }),
+        }
+    }
+}
+
+/// The services as the metrics see them now.
+fn metrics_of(s: &Settings, watches: &[Watch], boot_time: Option<u64>) -> Vec<prom::Service> {
+    watches.iter().map(|w| w.metrics(s, boot_time)).collect()
 }
 
 /// Where samples are written.
@@ -151,12 +213,8 @@ impl Csv {
             csv.write(cx, &format!("{header}\n")).map_err(|e| failed(format!("cannot write to standard output: {e}")))?;
             return Ok(csv);
         }
-        let p = Path::new(path);
-        let (Some(file_name), parent) = (p.file_name().and_then(|n| n.to_str()), p.parent().filter(|d| !d.as_os_str().is_empty()))
-        else {
-            return Err(usage(format!("invalid --csv '{path}' (expected a file name, or - for standard output)")));
-        };
-        let dir = Dir::open(parent.unwrap_or(Path::new(".")))?.ok_or_else(|| failed(format!("cannot open {path}: no such directory")))?;
+        let (dir, name) = super::promfile::open_dir_of(path)?;
+        let file_name = name.as_str();
         let first = dir.stat(file_name)?.map(|st| st.size).unwrap_or(0);
         let file = dir.open_append(file_name, 0o644)?;
         let mut csv = Csv::File(file, path.to_string());
@@ -255,7 +313,8 @@ fn epoch_now() -> u64 {
 }
 
 /// `process-monitor NAME_OR_PID... [--alert-cpu PCT] [--alert-mem KB] [--interval S]
-/// [--alert-after N] [--alert-every] [--csv FILE] [--duration S] [--count N]`
+/// [--alert-after N] [--alert-every] [--csv FILE] [--prom FILE] [--tree] [--duration S]
+/// [--count N]`
 pub fn monitor(cx: &mut Context, args: &Args) -> Outcome {
     let settings = parse_settings(cx, args)?;
 
@@ -271,16 +330,42 @@ pub fn monitor(cx: &mut Context, args: &Args) -> Outcome {
     let many = targets.len() > 1;
     let mut watches = Vec::with_capacity(targets.len());
     for t in targets {
-        let mut reader = StatReader::open(t.id);
+        let mut reader = watch::Reader::open(t.id, settings.tree);
         let Some(first) = reader.read() else {
             return Err(failed(format!("no such process: {}", t.label())));
         };
         // No pidfd (old kernel, or a thread ID): liveness is checked at each wake instead.
         let pidfd = PidFd::open(t.id).ok();
-        watches.push(Watch { id: t.id, reader, label: t.label(), pidfd, last: first, cpu_alarm: Alarm::default(), mem_alarm: Alarm::default(), alive: true });
+        let restarts = match &t.name {
+            Some(name) => cx.settings().state().entry(name).ok().flatten().filter(|e| e.identity() == t.id).map_or(0, |e| e.restarts.into()),
+            None => 0,
+        };
+        watches.push(Watch {
+            id: t.id,
+            reader,
+            label: t.label(),
+            pidfd,
+            last: first,
+            cpu: None,
+            cpu_alarm: Alarm::default(),
+            mem_alarm: Alarm::default(),
+            alive: true,
+            restarts,
+        });
     }
     let mut csv = match &settings.csv {
         Some(path) => Some(Csv::open(cx, path, if many { CSV_HEADER_MANY } else { CSV_HEADER })?),
+        None => None,
+    };
+    // Written at once (the targets are up; CPU use comes with the first sample), so a
+    // scrape before the first interval already sees them; a file that cannot be written
+    // now is refused like a CSV one.
+    let mut prom = match &settings.prom {
+        Some(path) => {
+            let p = PromFile::open(path)?;
+            p.write(&metrics_of(&settings, &watches, p.boot_time))?;
+            Some(p)
+        }
         None => None,
     };
 
@@ -294,8 +379,9 @@ pub fn monitor(cx: &mut Context, args: &Args) -> Outcome {
             alerts.push(format!("memory > {m} KB"));
         }
         let msg = format!(
-            "process-monitor: watching {} every {}s{}",
+            "process-monitor: watching {}{} every {}s{}",
             names.join(", "),
+            if settings.tree { " with their process trees" } else { "" },
             watch::seconds_text(settings.interval),
             if alerts.is_empty() { String::new() } else { format!("; alerts: {}", alerts.join(", ")) }
         );
@@ -304,7 +390,7 @@ pub fn monitor(cx: &mut Context, args: &Args) -> Outcome {
 
     cx.sh.keep_shell_signal_mask();
     let mut stops = Stops::block(cx.sh);
-    let result = run(cx, &settings, &mut watches, csv.as_mut(), &mut stops);
+    let result = run(cx, &settings, &mut watches, csv.as_mut(), prom.as_mut(), &mut stops);
     drop(stops); // the shell's signal mask as it was
     match result {
         Ended::Done(status) => Ok(status),
@@ -329,7 +415,7 @@ enum Ended {
     Failed(String),
 }
 
-fn run(cx: &mut Context, s: &Settings, watches: &mut [Watch], mut csv: Option<&mut Csv>, stops: &mut Stops) -> Ended {
+fn run(cx: &mut Context, s: &Settings, watches: &mut [Watch], mut csv: Option<&mut Csv>, mut prom: Option<&mut PromFile>, stops: &mut Stops) -> Ended {
     let start = Instant::now();
     let deadline = s.duration.map(|d| start + d);
     let due = |k: u64| start + s.interval.mul_f64(k as f64);
@@ -372,6 +458,8 @@ fn run(cx: &mut Context, s: &Settings, watches: &mut [Watch], mut csv: Option<&m
         if unwatched {
             gone.extend(watches.iter().enumerate().filter(|(_, w)| w.alive && w.pidfd.is_none() && !w.id.is_alive()).map(|(i, _)| i));
         }
+        // A death or a sample changes what the metrics say.
+        let mut changed = !gone.is_empty();
         for i in gone {
             died(&mut watches[i], &mut calls);
         }
@@ -379,6 +467,7 @@ fn run(cx: &mut Context, s: &Settings, watches: &mut [Watch], mut csv: Option<&m
         let mut finished = None;
         let now = Instant::now();
         if watches.iter().any(|w| w.alive) && now >= due(tick) {
+            changed = true;
             let elapsed = s.interval.mul_f64(tick as f64);
             if let Err(e) = sample(cx, s, watches, csv.as_deref_mut(), elapsed, many, &mut calls) {
                 finished = Some(e);
@@ -391,6 +480,12 @@ fn run(cx: &mut Context, s: &Settings, watches: &mut [Watch], mut csv: Option<&m
             // samples already missed instead of taking them in a burst.
             let behind = (now.duration_since(start).as_secs_f64() / s.interval.as_secs_f64()).floor() as u64;
             tick = (tick + 1).max(behind + 1);
+        }
+        if changed {
+            if let Some(p) = prom.as_deref_mut() {
+                let services = metrics_of(s, watches, p.boot_time);
+                p.update(cx, &services);
+            }
         }
 
         // Then the shell: events and debug lines of this round, signals unblocked. When
@@ -462,6 +557,7 @@ fn sample(cx: &mut Context, s: &Settings, watches: &mut [Watch], csv: Option<&mu
             Some(now) => {
                 let cpu = watch::cpu_between(&w.last, &now);
                 w.last = now;
+                w.cpu = Some(cpu);
                 rows.push(Row { index: i, cpu, rss_kb: now.rss_kb });
             }
             None => lost.push(i),
@@ -507,10 +603,10 @@ fn sample(cx: &mut Context, s: &Settings, watches: &mut [Watch], csv: Option<&mu
             calls.push(Call::Emit(events::MONITOR, vec![w.label.clone(), pid.clone(), cpu.clone(), mem.clone()]));
         }
         if cpu_alert {
-            calls.push(Call::Emit(events::ALERT, vec![w.label.clone(), pid.clone(), "cpu".into(), cpu]));
+            calls.push(Call::Emit(events::ALERT, vec![w.label.clone(), pid.clone(), CPU.into(), cpu]));
         }
         if mem_alert {
-            calls.push(Call::Emit(events::ALERT, vec![w.label.clone(), pid, "memory".into(), mem]));
+            calls.push(Call::Emit(events::ALERT, vec![w.label.clone(), pid, MEMORY.into(), mem]));
         }
     }
     result

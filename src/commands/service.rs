@@ -433,11 +433,11 @@ pub fn await_dependencies(cx: &mut Context, name: &str, after: &[String], timeou
     }
 }
 
-/// An inotify descriptor that wakes when an entry of the registry is written.
+/// An inotify descriptor that wakes when an entry of the registry is written or removed.
 pub fn registry_watch(dir: &Dir) -> Result<process_facts::sys::OwnedFd, Failure> {
     use process_facts::sys::fs::{self as sysfs, watch};
     let ino = sysfs::inotify().map_err(|e| failed(format!("cannot watch {}: {e}", dir.path().display())))?;
-    sysfs::inotify_watch(ino.as_fd(), dir.fd(), b"", watch::MOVED_TO | watch::CREATE | watch::CLOSE_WRITE)
+    sysfs::inotify_watch(ino.as_fd(), dir.fd(), b"", watch::MOVED_TO | watch::CREATE | watch::CLOSE_WRITE | watch::DELETE)
         .map_err(|e| failed(format!("cannot watch {}: {e}", dir.path().display())))?;
     Ok(ino)
 }

@@ -9,8 +9,8 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// One documented variable: its name, its default as the documentation says it, and
-/// what it does.
+/// One documented variable: its name, its default as the documentation says it (empty:
+/// none, the variable is left unset), and what it does.
 pub struct Variable {
     pub name: &'static str,
     pub default: &'static str,
@@ -38,6 +38,11 @@ pub const VARIABLES: &[Variable] = &[
     Variable { name: "PROCESS_LOG_KEEP", default: "5", summary: "rotated logs kept per service (NAME.log.1 is the newest); 0 keeps none" },
     Variable { name: "PROCESS_CACHE_TTL", default: "2", summary: "accepted for the spec's _cache companion (the module needs no cache)" },
     Variable { name: "PROCESS_DEBUG", default: "false", summary: "true: debug lines on stderr (through _log when loaded)" },
+    Variable {
+        name: events::JOURNAL,
+        default: "",
+        summary: "a file every event is appended to as one JSON line, for log shippers (docs/metrics.md)",
+    },
 ];
 
 const DEFAULT_LOG_MAX_SIZE: u64 = 10 << 20;
@@ -61,7 +66,9 @@ pub struct Settings {
 pub fn publish_defaults(sh: &mut Shell) {
     for v in VARIABLES {
         let value = default_value(sh, v.name);
-        sh.set_default(v.name, &value);
+        if !value.is_empty() {
+            sh.set_default(v.name, &value);
+        }
     }
     for (var, event) in events::CONSTANTS {
         sh.set_default(var, event.as_bytes());

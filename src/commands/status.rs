@@ -8,6 +8,9 @@
 use super::groups::group_name;
 use super::spec::{Kind, Operand, Opt, Spec};
 use super::{failed, Args, Context, Exit, Outcome};
+use super::promfile::{PromFile, PROM};
+use process_facts::pidfd::PidFd;
+use process_facts::prom;
 use process_facts::state::{Entry, Member};
 use process_facts::{cpu, proc, tree, Identity, Pid};
 use std::io::IsTerminal;
@@ -21,8 +24,18 @@ pub const STATUS: Spec = Spec {
     options: &[
         Opt { name: "--group", value: Some(("GROUP", Kind::Group)), about: "the members of this group" },
         Opt { name: "--json", value: None, about: "a JSON array, one object per service (keys in docs/services.md#status)" },
+        PROM,
+        Opt {
+            name: "--every",
+            value: Some(("SECONDS", Kind::Seconds)),
+            about: "with --prom: keep the file current, rewriting it every SECONDS and at once when a service exits, until Ctrl-C",
+        },
     ],
-    exits: &[(0, "every service shown is running or ready"), (1, "one is starting, restarting, stopped or dead, or NAME is unknown")],
+    exits: &[
+        (0, "every service shown is running or ready (with --prom: the file written)"),
+        (1, "one is starting, restarting, stopped or dead, or NAME is unknown; or the --prom file is refused"),
+        (130, "Ctrl-C (ends --every)"),
+    ],
     see: "docs/services.md#status",
 };
 
@@ -39,6 +52,8 @@ struct Row {
     /// Its tree, for CPU and memory.
     members: Vec<Pid>,
     cpu: Option<f64>,
+    /// CPU time of its live tree since each process started, in ticks (for the metrics).
+    cpu_ticks: u64,
     memory_kb: Option<u64>,
     command: String,
     stack: Option<String>,
@@ -90,6 +105,7 @@ fn row_for(cx: &mut Context, name: &str) -> Result<Option<Row>, super::Failure> 
         restarts: entry.restarts,
         members,
         cpu: None,
+        cpu_ticks: 0,
         memory_kb: None,
         command: entry.command.clone(),
         stack: entry.stack.clone(),
@@ -108,6 +124,7 @@ fn empty_row(name: &str) -> Row {
         restarts: 0,
         members: Vec::new(),
         cpu: None,
+        cpu_ticks: 0,
         memory_kb: None,
         command: String::new(),
         stack: None,
@@ -200,14 +217,17 @@ fn measure(cx: &mut Context, rows: &mut [Row]) -> Result<(), super::Failure> {
         let mut ticks = 0u64;
         let mut wall = Duration::ZERO;
         let mut kb = 0u64;
+        let mut total = 0u64;
         for (id, earlier) in before {
             if let Some((now_id, later)) = cpu::sample(id.pid).filter(|(i, _)| *i == id) {
                 ticks += later.ticks.saturating_sub(earlier.ticks);
+                total += later.ticks;
                 wall = wall.max(Duration::from_nanos(later.at_ns.saturating_sub(earlier.at_ns)));
                 kb += proc::rss_kb(now_id.pid).unwrap_or(0);
             }
         }
         row.cpu = Some(cpu::percent_of(ticks, wall, hz));
+        row.cpu_ticks = total;
         row.memory_kb = Some(kb);
     }
     Ok(())
@@ -318,10 +338,39 @@ fn json(rows: &[Row]) -> String {
     format!("[\n{}\n]\n", objects.join(",\n"))
 }
 
-/// `process-status [NAME...] [--group GROUP] [--json]`
+/// The rows as the metrics see them: every service, up or not.
+fn metrics_of(rows: &[Row], boot_time: Option<u64>) -> Vec<prom::Service> {
+    let hz = proc::clock_ticks() as f64;
+    rows.iter()
+        .map(|r| prom::Service {
+            name: r.name.clone(),
+            restarts_total: r.restarts.into(),
+            alerts: Vec::new(),
+            running: r.pid.filter(|_| r.memory_kb.is_some()).map(|pid| prom::Running {
+                pid,
+                processes: r.members.len() as u32,
+                cpu_seconds_total: r.cpu_ticks as f64 / hz,
+                cpu_usage_ratio: r.cpu.map(|c| c / 100.0),
+                resident_bytes: r.memory_kb.unwrap_or(0) * 1024,
+                start_time_seconds: boot_time.and_then(|b| proc::stat(pid).ok().map(|st| proc::start_time_seconds(b, st.starttime))),
+            }),
+        })
+        .collect()
+}
+
+/// `process-status [NAME...] [--group GROUP] [--json] [--prom FILE [--every S]]`
 pub fn status(cx: &mut Context, args: &Args) -> Outcome {
     if args.value("--group").is_some() && args.count() > 0 {
         return Err(super::usage("give service names or --group, not both"));
+    }
+    let prom_path = super::promfile::option(args)?;
+    let every = match args.value("--every") {
+        Some(_) if prom_path.is_none() => return Err(super::usage("--every goes with --prom")),
+        Some(t) => Some(super::settings::seconds(t).filter(|d| !d.is_zero()).ok_or_else(|| super::usage(format!("invalid --every '{t}': expected seconds above 0")))?),
+        None => None,
+    };
+    if let Some(path) = prom_path {
+        return publish(cx, args, &path, every);
     }
     let (mut rows, unknown) = rows(cx, args)?;
     measure(cx, &mut rows)?;
@@ -335,6 +384,34 @@ pub fn status(cx: &mut Context, args: &Args) -> Outcome {
         table(&rows, colours)
     };
     cx.sh.print(text.as_bytes());
-    let all_up = rows.iter().all(|r| r.state == "running" || r.state == "ready");
-    Ok(Exit::yes_no(all_up && !unknown))
+    Ok(Exit::yes_no(all_up(&rows) && !unknown))
+}
+
+fn all_up(rows: &[Row]) -> bool {
+    rows.iter().all(|r| r.state == "running" || r.state == "ready")
+}
+
+/// `--prom FILE [--every S]`: the services' metrics in FILE, once or kept current. With
+/// --every, the wait between two writes is one poll on the services' pidfds and the
+/// registry (inotify): an exit, a start or a restart rewrites the file at once.
+fn publish(cx: &mut Context, args: &Args, path: &str, every: Option<Duration>) -> Outcome {
+    let mut file = PromFile::open(path)?;
+    let (mut rows, unknown) = rows(cx, args)?;
+    measure(cx, &mut rows)?;
+    file.write(&metrics_of(&rows, file.boot_time))?;
+    let Some(every) = every else { return Ok(Exit::yes_no(all_up(&rows) && !unknown)) };
+    let registry = cx.settings().state().registry_dir()?;
+    let watch = super::service::registry_watch(&registry)?;
+    loop {
+        let pidfds: Vec<PidFd> =
+            rows.iter().filter_map(|r| r.pid.filter(|_| r.memory_kb.is_some())).filter_map(Identity::of).filter_map(|id| PidFd::open(id).ok()).collect();
+        let mut fds: Vec<process_facts::sys::PollFd> = pidfds.iter().map(|f| process_facts::sys::readable(std::os::fd::AsRawFd::as_raw_fd(f))).collect();
+        fds.push(process_facts::sys::readable(std::os::fd::AsRawFd::as_raw_fd(&watch)));
+        // The CPU window is part of the interval.
+        process_facts::wait::poll(cx, &mut fds, Some(every.saturating_sub(CPU_WINDOW)))?;
+        let _ = process_facts::sys::fs::inotify_read(std::os::fd::AsFd::as_fd(&watch));
+        rows = self::rows(cx, args)?.0;
+        measure(cx, &mut rows)?;
+        file.update(cx, &metrics_of(&rows, file.boot_time));
+    }
 }

@@ -10,6 +10,7 @@
 
 pub mod cpu;
 pub mod find;
+pub mod journal;
 pub mod liveness;
 pub mod log;
 pub mod pid;
@@ -17,12 +18,13 @@ pub mod pidfd;
 pub mod pidfile;
 pub mod ports;
 pub mod proc;
+pub mod prom;
 pub mod ready;
 pub mod record;
 pub mod samples;
 pub mod signal;
-pub mod stack;
 pub mod spawn;
+pub mod stack;
 pub mod state;
 pub mod store;
 pub mod sys;

@@ -352,6 +352,12 @@ pub fn start_epoch(stat: &ProcStat) -> Option<u64> {
     Some(boot_time()? + stat.starttime / clock_ticks())
 }
 
+/// Start time of a process in seconds since the epoch, to the clock tick: `boot_time`
+/// (from [`boot_time`], read once by a caller that needs many) plus its start in ticks.
+pub fn start_time_seconds(boot_time: u64, starttime: u64) -> f64 {
+    boot_time as f64 + starttime as f64 / clock_ticks() as f64
+}
+
 /// True when `pid` is a fork of `parent` that never exec'd: its child, running the same
 /// executable with the same command line (a shell's `( ... ) &` or `eval "$cmd" &` job).
 pub fn is_fork_of(pid: Pid, parent: Pid) -> bool {

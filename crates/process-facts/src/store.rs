@@ -1,9 +1,9 @@
 //! The library's files, and the one rule for trusting them.
 //!
 //! Every file the library reads or writes (PID files and their identity files, groups, the
-//! registry, logs, the sample store, CSV output) is reached through a [`Dir`]: a directory
-//! opened once, by walking its path from `/` one component at a time, and then used only
-//! through `*at` calls relative to it. The same checks run on read as on write:
+//! registry, logs, the sample store, CSV output, metrics files, the events journal) is
+//! reached through a [`Dir`]: a directory opened once, by walking its path from `/` one
+//! component at a time, and then used only through `*at` calls relative to it. The same checks run on read as on write:
 //!
 //! - **Owner.** Every component, and every file, is owned by the user (the effective uid)
 //!   or by root. A symlink on the way to the configured directory is followed only when it
@@ -93,6 +93,18 @@ pub fn validate_name(name: &str) -> Result<()> {
         return bad("longer than 200 bytes");
     }
     Ok(())
+}
+
+/// `path` as (its directory, its file name) for the `Dir` calls: the directory is `.` for
+/// a bare name. None when it names no file (empty, or ending in `/` or `..`) or the name is
+/// not UTF-8.
+pub fn split_file_path(path: &Path) -> Option<(&Path, &str)> {
+    if path.as_os_str().as_bytes().ends_with(b"/") {
+        return None;
+    }
+    let name = path.file_name()?.to_str()?;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    Some((dir, name))
 }
 
 // ---- the trust rule ---------------------------------------------------------------------
@@ -697,6 +709,15 @@ mod tests {
         assert!(matches!(dir.lock_file("name.lock", &mut Plain), Err(StoreError::Busy { .. })));
         drop(f);
         fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn file_paths_split_into_directory_and_name() {
+        assert_eq!(split_file_path(Path::new("/a/b.csv")), Some((Path::new("/a"), "b.csv")));
+        assert_eq!(split_file_path(Path::new("b.csv")), Some((Path::new("."), "b.csv")));
+        for none in ["", "/", "a/", "a/.."] {
+            assert_eq!(split_file_path(Path::new(none)), None, "{none:?}");
+        }
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! The parts of a resource monitor that need no shell: one reading of a process (CPU
-//! ticks and resident memory from a single `/proc/PID/stat` read), CPU use between two
-//! readings, threshold alarms (N consecutive samples, then re-arm below the threshold),
-//! and the CSV rows of a resource history.
+//! ticks from `/proc/PID/stat`, resident memory from `/proc/PID/statm`), or of its whole
+//! process tree, CPU use between two readings, threshold alarms (N consecutive samples,
+//! then re-arm below the threshold), and the CSV rows of a resource history.
 
 use crate::cpu::percent_of as percent;
 use crate::proc::{self, Identity};
 use crate::Pid;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// One look at a process.
@@ -15,34 +16,41 @@ pub struct Reading {
     pub at: Instant,
     /// User plus system CPU time so far, in clock ticks (all threads, exited ones too).
     pub ticks: u64,
-    /// Resident set size in KiB (the same figure as `/proc/PID/statm`'s second field).
+    /// Resident set size in KiB: `/proc/PID/statm`'s second field, the figure
+    /// process-get-memory and `VmRSS` give. (Not stat's `rss` field: since Linux 6.2 that
+    /// one is read from per-CPU counters without summing them, and can be off by hundreds
+    /// of KB; statm and status sum them.)
     pub rss_kb: u64,
+    /// How many processes the reading counts: 1, or the process tree's size ([`Reader`]).
+    pub processes: u32,
 }
 
-/// Reads `id` with one read of `/proc/PID/stat`. None once the process has exited (a
-/// zombie counts as exited) or its PID now belongs to another process.
+/// Reads `id` from `/proc/PID/stat` and `/proc/PID/statm`. None once the process has
+/// exited (a zombie counts as exited) or its PID now belongs to another process.
 pub fn read(id: Identity) -> Option<Reading> {
     let at = Instant::now();
     let stat = proc::stat(id.pid).ok()?;
     if !stat.is_alive() || stat.identity() != id {
         return None;
     }
-    Some(Reading { at, ticks: stat.cpu_ticks(), rss_kb: stat.rss_pages.max(0) as u64 * proc::page_size() / 1024 })
+    Some(Reading { at, ticks: stat.cpu_ticks(), rss_kb: proc::rss_kb(id.pid).unwrap_or(0), processes: 1 })
 }
 
-/// Reads one process again and again through a `/proc/PID/stat` kept open: each reading is
-/// one `pread` instead of open + read + close, a third of the system calls (a monitor of
-/// 50 processes spends most of its time there). The open file belongs to that process:
-/// once it has exited and been reaped, reads fail instead of showing whoever reuses the
-/// PID. Without a file (too many open, say), it falls back to [`read`].
+/// Reads one process again and again through its `/proc/PID/stat` and `statm` kept open:
+/// each reading is two `pread`s instead of two open + read + close, a third of the system
+/// calls (a monitor of 50 processes spends most of its time there). The open files belong
+/// to that process: once it has exited and been reaped, reads fail instead of showing
+/// whoever reuses the PID. Without them (too many files open, say), it falls back to [`read`].
 pub struct StatReader {
     id: Identity,
     file: Option<std::fs::File>,
+    statm: Option<std::fs::File>,
 }
 
 impl StatReader {
     pub fn open(id: Identity) -> StatReader {
-        StatReader { id, file: std::fs::File::open(format!("/proc/{}/stat", id.pid)).ok() }
+        let open = |name| std::fs::File::open(format!("/proc/{}/{name}", id.pid)).ok();
+        StatReader { id, file: open("stat"), statm: open("statm") }
     }
 
     pub fn identity(&self) -> Identity {
@@ -52,7 +60,7 @@ impl StatReader {
     /// A reading, or None once the process has exited (as [`read`]).
     pub fn read(&mut self) -> Option<Reading> {
         use std::os::unix::fs::FileExt;
-        let Some(file) = &self.file else { return read(self.id) };
+        let (Some(file), Some(statm)) = (&self.file, &self.statm) else { return read(self.id) };
         let at = Instant::now();
         let mut buf = [0u8; 2048];
         let n = file.read_at(&mut buf, 0).ok()?;
@@ -67,7 +75,72 @@ impl StatReader {
         if !stat.is_alive() || stat.identity() != self.id {
             return None;
         }
-        Some(Reading { at, ticks: stat.cpu_ticks(), rss_kb: stat.rss_pages.max(0) as u64 * proc::page_size() / 1024 })
+        let n = statm.read_at(&mut buf, 0).ok()?;
+        let pages: u64 = std::str::from_utf8(&buf[..n]).ok()?.split_ascii_whitespace().nth(1)?.parse().ok()?;
+        let rss_kb = match pages * proc::page_size() / 1024 {
+            // A leaderless process (its leader exited, threads live on) shows its memory
+            // through a live thread: process-get-memory's reading knows where.
+            0 => proc::rss_kb(self.id.pid).unwrap_or(0),
+            kb => kb,
+        };
+        Some(Reading { at, ticks: stat.cpu_ticks(), rss_kb, processes: 1 })
+    }
+}
+
+/// A watched process read as a whole: alone, or with `tree` together with all its
+/// descendants, summed (as ncabatoff/process-exporter's children mode does).
+pub struct Reader {
+    root: StatReader,
+    tree: Option<Tree>,
+}
+
+/// What a tree keeps between readings: each descendant's CPU ticks when last seen, and
+/// the ticks counted for descendants so far.
+#[derive(Default)]
+struct Tree {
+    seen: HashMap<Identity, u64>,
+    counted: u64,
+}
+
+impl Reader {
+    pub fn open(id: Identity, tree: bool) -> Reader {
+        Reader { root: StatReader::open(id), tree: tree.then(Tree::default) }
+    }
+
+    pub fn identity(&self) -> Identity {
+        self.root.identity()
+    }
+
+    /// A reading, or None once the process itself has exited (as [`read`]). With a tree,
+    /// memory and the process count are the live tree's now; CPU ticks are the process's
+    /// own plus every descendant's, counted as deltas between readings: a descendant first
+    /// seen counts whole (it started since, or this is the first reading), and one that
+    /// has exited keeps what was counted, so the sum never decreases, as a counter must
+    /// not. What a descendant used between its last reading and its exit is not seen
+    /// (nor one born and gone between two readings): a sampler's limit.
+    pub fn read(&mut self) -> Option<Reading> {
+        let mut r = self.root.read()?;
+        let Some(tree) = &mut self.tree else { return Some(r) };
+        let pids = crate::tree::descendants_deepest_first(self.root.identity().pid).unwrap_or_default();
+        let mut seen = HashMap::with_capacity(pids.len());
+        for pid in pids {
+            let Ok(stat) = proc::stat(pid) else { continue };
+            let id = stat.identity();
+            let ticks = stat.cpu_ticks();
+            tree.counted += match tree.seen.get(&id) {
+                Some(&before) => ticks.saturating_sub(before),
+                None => ticks,
+            };
+            seen.insert(id, ticks);
+            // A zombie's ticks are final and counted above; it has no memory, and is not running.
+            if stat.is_alive() {
+                r.rss_kb += proc::rss_kb(pid).unwrap_or(0);
+                r.processes += 1;
+            }
+        }
+        tree.seen = seen;
+        r.ticks += tree.counted;
+        Some(r)
     }
 }
 
@@ -121,6 +194,13 @@ impl Alarm {
         let first = !self.fired;
         self.fired = true;
         first
+    }
+
+    /// True while the metric has been over the threshold for the policy's `after`
+    /// consecutive samples: the alert state metrics export (whether or not this sample
+    /// alerted; `every` changes how often it alerts, not this).
+    pub fn firing(&self, policy: Policy) -> bool {
+        self.streak >= policy.after.max(1)
     }
 }
 
@@ -221,6 +301,56 @@ mod tests {
         assert!(missing.read().is_none());
     }
 
+    /// Processes a test started, killed (while still themselves) when it ends, passed or not.
+    struct Killed(Vec<Identity>);
+
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            for id in &self.0 {
+                if id.is_alive() {
+                    let _ = crate::sys::process::kill(id.pid, libc::SIGKILL);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_tree_reader_sums_the_descendants_and_never_counts_back() {
+        // sh with two children: one spinning until killed, one asleep.
+        let mut root = std::process::Command::new("sh").args(["-c", "sh -c 'while :; do :; done' & sleep 30 & wait"]).spawn().unwrap();
+        let id = Identity::of(root.id() as Pid).unwrap();
+        let mut started = Killed(vec![id]);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let kids = loop {
+            let kids = crate::tree::children(id.pid).unwrap();
+            if kids.len() == 2 || Instant::now() > deadline {
+                break kids;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        started.0.extend(kids.iter().filter_map(|&k| Identity::of(k)));
+        assert_eq!(kids.len(), 2, "the children never started");
+        let mut alone = Reader::open(id, false);
+        let mut tree = Reader::open(id, true);
+        let a = tree.read().unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+        let b = tree.read().unwrap();
+        let only = alone.read().unwrap();
+        assert_eq!((b.processes, only.processes), (3, 1));
+        let rss: u64 = [id.pid, kids[0], kids[1]].iter().map(|&p| proc::rss_kb(p).unwrap()).sum();
+        assert_eq!(b.rss_kb, rss);
+        assert!(b.ticks > a.ticks && b.ticks > only.ticks, "the spinning child is counted: {a:?} {b:?} {only:?}");
+        // The spinner goes: the sum keeps what it counted.
+        let spinner = kids.iter().copied().find(|&k| proc::stat(k).unwrap().comm == b"sh").unwrap();
+        crate::sys::process::kill(spinner, libc::SIGKILL).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let c = tree.read().unwrap();
+        assert!(c.ticks >= b.ticks && c.processes == 2, "{b:?} {c:?}");
+        drop(started);
+        root.wait().unwrap();
+        assert!(tree.read().is_none());
+    }
+
     #[test]
     fn an_alarm_fires_once_per_excursion_by_default() {
         let p = Policy::default();
@@ -245,6 +375,15 @@ mod tests {
         let mut a = Alarm::default();
         let fired: Vec<bool> = [true, true, true, false, true].iter().map(|&o| a.sample(o, both)).collect();
         assert_eq!(fired, [false, true, true, false, false]);
+
+        // The exported state: over for `after` samples in a row, however often it alerts.
+        let mut a = Alarm::default();
+        let mut firing = Vec::new();
+        for over in [true, true, true, true, false, true] {
+            a.sample(over, after3);
+            firing.push(a.firing(after3));
+        }
+        assert_eq!(firing, [false, false, true, true, false, false]);
     }
 
     #[test]

@@ -265,6 +265,7 @@ pub mod watch {
     pub const CLOSE_WRITE: u32 = libc::IN_CLOSE_WRITE;
     pub const CREATE: u32 = libc::IN_CREATE;
     pub const MOVED_TO: u32 = libc::IN_MOVED_TO;
+    pub const DELETE: u32 = libc::IN_DELETE;
     pub const MOVE_SELF: u32 = libc::IN_MOVE_SELF;
     pub const DELETE_SELF: u32 = libc::IN_DELETE_SELF;
 }

@@ -23,6 +23,16 @@ pub fn pid() -> Pid {
     std::process::id() as Pid
 }
 
+/// This machine's name, uname(2)'s nodename (empty if uname fails, which it does not).
+pub fn nodename() -> Vec<u8> {
+    // SAFETY: uname fills a plain struct of fixed-size, NUL-terminated arrays.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return Vec::new();
+    }
+    u.nodename.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect()
+}
+
 /// `kill(pid, 0)`: Ok when `pid` exists (a zombie too), EPERM when it is another user's,
 /// ESRCH when there is none. Never sends anything.
 pub fn probe(pid: Pid) -> io::Result<()> {
