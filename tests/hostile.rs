@@ -493,14 +493,9 @@ fn stopping_a_service_supervised_in_a_shells_foreground_leaves_that_shell_alone(
     assert!(is_alive(job), "the shell's own job was killed");
     // Restarted unsupervised, as process-restart does; and stop works the same way.
     assert_eq!(case.zsh("process-stop sup1").status, 0);
-    send_kill(job);
+    send_signal(job, libc::SIGKILL);
 }
 
-fn send_kill(pid: u32) {
-    if let Some(id) = ProcId::of(pid) {
-        id.signal(libc::SIGKILL);
-    }
-}
 
 /// Shells starting, stopping and restarting one name at once: never more than one
 /// instance, and never one that runs untracked.
@@ -579,11 +574,6 @@ fn a_stalled_output_does_not_keep_a_monitor_from_stopping() {
     eprintln!("monitor stalled on its CSV ended {} ms after TERM", t.elapsed().as_millis());
 }
 
-fn send_signal(pid: u32, sig: i32) {
-    if let Some(id) = ProcId::of(pid) {
-        id.signal(sig);
-    }
-}
 
 /// A second TERM to a supervisor that is stopping a service which ignores TERM: KILL now,
 /// instead of the rest of a long --timeout.

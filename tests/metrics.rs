@@ -924,9 +924,7 @@ fn process_status_publishes_every_service_and_follows_a_death() {
         assert_eq!(value_of(&scraped, "zsh_process_pid", "web", &[]), Some(web as f64));
     }
     // Killed: restarted by its supervisor, and the file says so at once.
-    if let Some(id) = ProcId::of(web) {
-        id.signal(libc::SIGKILL);
-    }
+    send_signal(web, libc::SIGKILL);
     let versions = watch_file(&prom, 10 * SECOND, |m| value_of(m, "zsh_process_restarts_total", "web", &[]) == Some(1.0) && value_of(m, "zsh_process_up", "web", &[]) == Some(1.0));
     for v in &versions {
         check_metrics(v);
@@ -942,8 +940,6 @@ fn process_status_publishes_every_service_and_follows_a_death() {
     assert!(down.stdout.ends_with("st=0\n"), "{down:?}");
     eprintln!("down in {} ms", t.elapsed().as_millis());
     assert!(wait_for(5 * SECOND, || pids_with_arg(mark).is_empty()));
-    if let Some(id) = ProcId::of(publisher.pid()) {
-        id.signal(libc::SIGTERM);
-    }
+    send_signal(publisher.pid(), libc::SIGTERM);
     assert!(publisher.wait_timeout(5 * SECOND).is_some());
 }

@@ -200,12 +200,6 @@ fn a_procfile_stack_comes_up_in_order_restarts_one_alone_and_goes_down_leaving_n
     assert_eq!(case.zsh("process-status").stdout, "No services.\n");
 }
 
-/// Sends `sig` to `pid`, if it is still the process it was.
-fn send_signal(pid: u32, sig: i32) {
-    if let Some(id) = ProcId::of(pid) {
-        id.signal(sig);
-    }
-}
 
 #[test]
 fn readiness_by_notify_is_seen_as_it_is_sent_and_only_from_the_service() {

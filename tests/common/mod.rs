@@ -465,6 +465,13 @@ fn all_pids() -> Vec<u32> {
 }
 
 /// The live immediate children of `pid`, from a scan of `/proc`.
+/// Sends `sig` to `pid` if it is still there (as [`ProcId`]: never to a reused PID).
+pub fn send_signal(pid: u32, sig: i32) {
+    if let Some(id) = ProcId::of(pid) {
+        id.signal(sig);
+    }
+}
+
 pub fn children_of(pid: u32) -> Vec<u32> {
     let mut kids: Vec<u32> = all_pids().into_iter().filter(|&p| Stat::of(p).is_some_and(|s| s.alive() && s.ppid == pid)).collect();
     kids.sort_unstable();
