@@ -638,3 +638,32 @@ fn a_name_that_starts_with_a_dash_is_refused() {
     assert_eq!(out.stdout, "st=2\ng=2\n", "{out:?}");
     assert!(out.stderr.contains("starts with '-'"), "{out:?}");
 }
+
+/// Ctrl-C ends every wait even when an INT trap takes it (zsh then runs the trap and sets
+/// no error flag): the trap runs, and the builtin returns 130 at once.
+#[test]
+fn a_ctrl_c_taken_by_an_int_trap_still_ends_every_wait() {
+    let case = Case::new("int-trap");
+    let waits = [
+        "process-wait web --timeout 20",
+        "process-logs web -f",
+        &format!("process-status web --prom {}/m.prom --every 5", case.env.root.display()),
+        "process-stop stubborn --timeout 20",
+    ];
+    let out = case.zsh(&format!(
+        "zmodload zsh/datetime
+         process-start web '{s}' >/dev/null; process-start stubborn 'trap \"\" TERM; {s}' >/dev/null
+         sleep 0.3
+         trap 'print -u2 trapped' INT
+         for w in {waits}; do
+           ( sleep 0.3; kill -INT $$ ) &
+           t=$EPOCHREALTIME; eval $w >/dev/null; print -r -- \"$w: $? $(( EPOCHREALTIME - t < 3 ))\"
+         done
+         trap - INT; process-stop stubborn --force --timeout 1; process-stop web",
+        s = case.sleep(),
+        waits = waits.iter().map(|w| format!("'{w}'")).collect::<Vec<_>>().join(" ")
+    ));
+    let expected: String = waits.iter().map(|w| format!("{w}: 130 1\n")).collect();
+    assert_eq!(out.stdout, expected, "{out:?}");
+    assert_eq!(out.stderr, "trapped\n".repeat(waits.len()), "{out:?}");
+}

@@ -30,14 +30,14 @@ zp_wait_writable(int fd, int stop_fd)
     p[1].fd = stop_fd;
     p[1].events = POLLIN;
     for (;;) {
-	int q = queue_signal_level();
-	int n;
+	long seen = zp_sigint_seen();
+	int q, n;
 
 	p[0].revents = p[1].revents = 0;
-	dont_queue_signals();
+	q = zp_let_signals_through();
 	n = poll(p, 2, 100);
-	restore_queue_signals(q);
-	if (errflag & ERRFLAG_INT)
+	zp_restore_signal_queueing(q);
+	if ((errflag & ERRFLAG_INT) || zp_sigint_seen() != seen)
 	    return 1;
 	if (n > 0)
 	    return (p[1].revents & POLLIN) ? 1 : 0;
@@ -51,9 +51,10 @@ static int
 zp_write_all(int fd, const char *buf, size_t len, int stop_fd)
 {
     while (len > 0) {
-	int q = queue_signal_level();
+	long seen = zp_sigint_seen();
 	size_t chunk = len;
 	ssize_t n;
+	int q;
 
 	if (stop_fd >= 0) {
 	    if (zp_wait_writable(fd, stop_fd))
@@ -61,13 +62,13 @@ zp_write_all(int fd, const char *buf, size_t len, int stop_fd)
 	    if (chunk > PIPE_BUF)
 		chunk = PIPE_BUF;
 	}
-	dont_queue_signals();
+	q = zp_let_signals_through();
 	n = write(fd, buf, chunk);
-	restore_queue_signals(q);
+	zp_restore_signal_queueing(q);
 	if (n > 0) {
 	    buf += n;
 	    len -= n;
-	} else if (!(n < 0 && errno == EINTR && !(errflag & ERRFLAG_INT)))
+	} else if (!(n < 0 && errno == EINTR && !(errflag & ERRFLAG_INT) && zp_sigint_seen() == seen))
 	    return 1;
     }
     return 0;
@@ -95,13 +96,15 @@ zp_stderr_write(const char *buf, size_t len, int stop_fd)
 int
 zp_stdout_write_now(const char *buf, size_t len, int stop_fd)
 {
+    long seen = zp_sigint_seen();
+
     if (stop_fd >= 0 && zp_wait_writable(fileno(stdout), stop_fd))
 	return 1;
     if (fflush(stdout) != 0)
 	return -1;
     if (zp_write_all(fileno(stdout), buf, len, stop_fd) == 0)
 	return 0;
-    return (errflag & ERRFLAG_INT) || stop_fd >= 0 ? 1 : -1;
+    return (errflag & ERRFLAG_INT) || zp_sigint_seen() != seen || stop_fd >= 0 ? 1 : -1;
 }
 
 /*
@@ -113,8 +116,85 @@ zp_stdout_write_now(const char *buf, size_t len, int stop_fd)
  */
 void zp_queue_signals(void) { queue_signals(); }
 void zp_unqueue_signals(void) { unqueue_signals(); }
-int zp_let_signals_through(void) { int q = queue_signal_level(); dont_queue_signals(); return q; }
-void zp_restore_signal_queueing(int q) { restore_queue_signals(q); }
+
+/*
+ * Ctrl-C with an INT trap set. zsh then runs the trap and, unlike an untrapped Ctrl-C,
+ * leaves errflag alone, so a builtin's wait would carry on after it (zsh's own `wait`
+ * notes the signal instead, in last_signal, which anything arriving later overwrites).
+ * While signals are let through, a handler ahead of zsh's counts each SIGINT and then
+ * calls zsh's, so a wait that saw one ends as Ctrl-C ends it, once the trap has run.
+ * It is put in by the outermost window only, and taken out only if it is still there: a
+ * trap that changed INT's handling meanwhile keeps what it set.
+ */
+static volatile sig_atomic_t zp_sigint_count;
+static struct sigaction zp_sigint_previous;
+static int zp_window_depth, zp_sigint_hooked;
+
+static void
+zp_count_sigint(int sig, siginfo_t *info, void *ctx)
+{
+    zp_sigint_count++;
+    if (zp_sigint_previous.sa_flags & SA_SIGINFO)
+	zp_sigint_previous.sa_sigaction(sig, info, ctx);
+    else
+	zp_sigint_previous.sa_handler(sig);
+}
+
+static void
+zp_hook_sigint(void)
+{
+    struct sigaction ours;
+    int i;
+
+    /* An INT zsh queued before the window opens is run by dont_queue_signals, which
+     * calls zsh's handler directly: count it here. */
+    for (i = queue_front; i != queue_rear;) {
+	i = (i + 1) % MAX_QUEUE_SIZE;
+	if (signal_queue[i] == SIGINT)
+	    zp_sigint_count++;
+    }
+    if (sigaction(SIGINT, NULL, &zp_sigint_previous) != 0 ||
+	(!(zp_sigint_previous.sa_flags & SA_SIGINFO) &&
+	 (zp_sigint_previous.sa_handler == SIG_DFL || zp_sigint_previous.sa_handler == SIG_IGN)))
+	return;			/* no handler to go ahead of: INT ends or skips the shell */
+    ours = zp_sigint_previous;
+    ours.sa_sigaction = zp_count_sigint;
+    ours.sa_flags = (zp_sigint_previous.sa_flags | SA_SIGINFO) & ~SA_RESETHAND;
+    zp_sigint_hooked = sigaction(SIGINT, &ours, NULL) == 0;
+}
+
+static void
+zp_unhook_sigint(void)
+{
+    struct sigaction now;
+
+    if (zp_sigint_hooked && sigaction(SIGINT, NULL, &now) == 0 &&
+	(now.sa_flags & SA_SIGINFO) && now.sa_sigaction == zp_count_sigint)
+	sigaction(SIGINT, &zp_sigint_previous, NULL);
+    zp_sigint_hooked = 0;
+}
+
+/* How many SIGINTs the shell has had during windows so far. */
+long zp_sigint_seen(void) { return zp_sigint_count; }
+
+int
+zp_let_signals_through(void)
+{
+    int q = queue_signal_level();
+
+    if (zp_window_depth++ == 0)
+	zp_hook_sigint();
+    dont_queue_signals();
+    return q;
+}
+
+void
+zp_restore_signal_queueing(int q)
+{
+    restore_queue_signals(q);
+    if (--zp_window_depth == 0)
+	zp_unhook_sigint();
+}
 
 int zp_function_exists(char *name) { return getshfunc(name) != NULL; }
 

@@ -51,6 +51,9 @@ pub struct Shell {
     /// supervisor): a write that stalls, and every wait, give up when it becomes readable,
     /// since Ctrl-C can no longer reach zsh's handler to say so.
     stop_fd: Option<std::os::fd::RawFd>,
+    /// The count of SIGINTs let through (glue.c) when this entry began: one more since
+    /// is a Ctrl-C for this builtin, even when a trap took it.
+    sigint_at_entry: std::ffi::c_long,
 }
 
 /// A value a command hands back: printed, or assigned to the variable the caller named.
@@ -87,7 +90,9 @@ impl Drop for SignalsQueued {
 
 impl Shell {
     pub(crate) fn new() -> Shell {
-        Shell { _not_send: std::marker::PhantomData, shell_mask: None, stop_fd: None }
+        // SAFETY: reads a counter glue.c keeps, on zsh's thread.
+        let sigint_at_entry = unsafe { ffi::zp_sigint_seen() };
+        Shell { _not_send: std::marker::PhantomData, shell_mask: None, stop_fd: None, sigint_at_entry }
     }
 
     /// Writes to the shell's standard output (C's stdout, which zsh flushes after every
@@ -243,10 +248,11 @@ impl Shell {
         self.shell_mask = Some(Mask::current());
     }
 
-    /// True once the user has pressed Ctrl-C during this builtin (zsh's ERRFLAG_INT).
+    /// True once the user has pressed Ctrl-C during this builtin: zsh's ERRFLAG_INT, or,
+    /// when an INT trap took it, a SIGINT counted while signals were let through.
     pub fn interrupted(&mut self) -> bool {
-        // SAFETY: reads a flag on zsh's own thread.
-        unsafe { ffi::zp_errflag_interrupted() != 0 }
+        // SAFETY: reads a flag and a counter on zsh's own thread.
+        unsafe { ffi::zp_errflag_interrupted() != 0 || ffi::zp_sigint_seen() != self.sigint_at_entry }
     }
 
     /// True inside a trap that is not the shell's own exit: a signal trap, or an `EXIT`

@@ -22,5 +22,6 @@ void zp_queue_signals(void);
 void zp_unqueue_signals(void);
 int zp_let_signals_through(void);
 void zp_restore_signal_queueing(int q);
+long zp_sigint_seen(void);
 struct paramdef *zp_paramdefs(int *count);
 #endif
