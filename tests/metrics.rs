@@ -809,10 +809,16 @@ fn bad_prom_and_tree_usage_is_refused_with_one_line() {
     let case = Case::new("prom-bad");
     let t = Proc::sleeper();
     let p = t.pid();
-    for args in ["--prom ''", "--prom -", "--prom /tmp/", "--prom", "--tree=1"] {
+    for args in ["--prom ''", "--prom -", "--prom /tmp/", "--prom", "--tree=1", "--prom -x.prom"] {
         let out = case.env.zsh(&format!("process-monitor {p} --count 1 --interval 0.01 {args}"));
         assert_usage_error(&out, "process-monitor", args);
     }
+    // An unset variable for FILE: the next option is no file name, and its value no target.
+    let out = case.env.zsh(&format!("cd {}; process-monitor {p} --prom $unset --count 1 --interval 0.01", case.dir.display()));
+    assert_usage_error(&out, "process-monitor", "option --prom needs a value (found the option '--count')");
+    let out = case.env.zsh(&format!("cd {}; process-status --prom $unset --json", case.dir.display()));
+    assert_usage_error(&out, "process-status", "option --prom needs a value (found the option '--json')");
+    assert!(!case.dir.join("--count").exists() && !case.dir.join("--json").exists());
     let shared = open_dir(case.dir.join("shared"));
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();

@@ -5,7 +5,7 @@
 
 use super::outcome::{usage, Failure};
 
-use super::spec::Spec;
+use super::spec::{Kind, Spec};
 
 pub struct Args {
     operands: Vec<Vec<u8>>,
@@ -39,12 +39,23 @@ impl Args {
             };
             let known = spec.options.iter().find(|o| o.name == name);
             if let Some(opt) = known.filter(|o| o.value.is_some()) {
+                let kind = opt.value.map(|(_, k)| k);
                 let opt = opt.name;
+                let was_inline = inline.is_some();
                 let value = match inline {
                     Some(v) => v,
                     // `--` ends the options: it is no option's value.
                     None => text(it.next().filter(|v| v != b"--").ok_or_else(|| usage(format!("option {opt} needs a value")))?, "the value of an option")?,
                 };
+                // `--prom $UNSET --count 1` must not write a file named `--count` and take
+                // `1` for a target: another option of the command is no value.
+                let value_name = value.split_once('=').map_or(value.as_str(), |(n, _)| n);
+                if !was_inline && value.len() > 1 && spec.options.iter().any(|o| o.name == value_name) {
+                    return Err(usage(format!("option {opt} needs a value (found the option '{value}')")));
+                }
+                if kind == Some(Kind::File) && value.starts_with('-') && value != "-" {
+                    return Err(usage(format!("invalid {opt} '{value}': a file name may not start with '-' (write ./{value})")));
+                }
                 if opt == "-v" && !is_identifier(&value) {
                     return Err(usage(format!("invalid variable name '{value}' for -v")));
                 }
