@@ -751,6 +751,48 @@ fn a_rotated_journal_loses_no_event() {
     assert!(old.last().unwrap().time <= new[0].time);
 }
 
+/// A full disk: an event that does not fit is taken back whole, and the next one, once
+/// there is room again, is a line of its own. So is the next line after a torn one.
+#[test]
+fn a_full_disk_leaves_no_half_line_in_the_journal() {
+    let case = Case::new("jsonl-full");
+    let disk = open_dir(case.dir.join("disk"));
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=64k,mode=755", "tmpfs"]).arg(&disk).status();
+    if !mounted.is_ok_and(|s| s.success()) {
+        eprintln!("cannot mount a small tmpfs (not root?): skipping");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&disk);
+    let journal = disk.join("events.jsonl");
+    let out = case.zsh(&format!(
+        "PROCESS_EVENTS_JSONL={j}\nprocess-start live '{s}' >/dev/null\n\
+         dd if=/dev/zero of={d}/fill bs=1k count=100 2>/dev/null\n\
+         process-monitor live --interval 0.001 --count 100 >/dev/null\n\
+         rm {d}/fill; process-stop live",
+        j = journal.display(),
+        d = disk.display(),
+        s = case.sleep()
+    ));
+    assert!(out.stderr.contains("short write (disk full?)"), "the disk never filled: {out:?}");
+    let text = read_text(&journal);
+    assert!(text.ends_with('\n'), "a half line is left: {text:?}");
+    let lines = json_lines(&journal);
+    assert_eq!(lines.first().map(|l| l.event()), Some("process.start"));
+    assert_eq!(lines.last().map(|l| l.event()), Some("process.stop"), "the event after the full disk is lost");
+    // A torn line left behind (a writer killed halfway): the next event is still whole.
+    std::fs::write(&journal, "{\"event\":\"process.st").unwrap();
+    case.zsh(&format!("PROCESS_EVENTS_JSONL={}\nprocess-start torn '{}' >/dev/null; process-stop torn", journal.display(), case.sleep()));
+    let text = read_text(&journal);
+    let last = text.lines().last().unwrap();
+    assert!(text.starts_with("{\"event\":\"process.st\n") && last.contains("\"event\":"), "{text:?}");
+}
+
 #[test]
 fn a_journal_that_cannot_be_written_is_said_once_and_fails_nothing() {
     let case = Case::new("jsonl-refused");

@@ -24,7 +24,6 @@ use process_facts::signal::{self, BlockedSignals};
 use process_facts::store;
 use process_facts::watch::{self, Alarm, Policy, Reading, CSV_HEADER, CSV_HEADER_MANY};
 use process_facts::{proc, prom, Identity};
-use std::io::Write;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -236,7 +235,7 @@ impl Csv {
     /// Writes whole rows with one write(2), so a reader never sees half a row.
     fn write(&mut self, cx: &mut Context, text: &str) -> std::io::Result<()> {
         match self {
-            Csv::File(f, _) => f.write_all(text.as_bytes()),
+            Csv::File(f, _) => process_facts::store::append_line(f, text.as_bytes()),
             // Through C's stdout, flushed at once: in order with the shell's own output,
             // and each sample shows up at once, even into a pipe.
             Csv::Stdout => cx.sh.print_now(text.as_bytes()),

@@ -8,7 +8,6 @@
 
 use crate::store::{self, Dir, StoreError};
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -140,12 +139,7 @@ pub fn append(path: &Path, line: &[u8]) -> store::Result<()> {
         source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
     })?;
     let mut file = dir.open_append(name, 0o644)?;
-    // One write: a second one for a remainder could land after another shell's line.
-    match file.write(line) {
-        Ok(n) if n == line.len() => Ok(()),
-        Ok(_) => Err(StoreError::Io { op: "append to", path: path.to_path_buf(), source: std::io::Error::new(std::io::ErrorKind::WriteZero, "short write (disk full?)") }),
-        Err(e) => Err(StoreError::Io { op: "append to", path: path.to_path_buf(), source: e }),
-    }
+    store::append_line(&mut file, line).map_err(|e| StoreError::Io { op: "append to", path: path.to_path_buf(), source: e })
 }
 
 #[cfg(test)]

@@ -419,7 +419,8 @@ impl Dir {
         let fd = sysfs::open_at(
             Some(self.fd.as_fd()),
             name.as_bytes(),
-            flags::WRITE | flags::APPEND | flags::CREATE | flags::NOFOLLOW | flags::NONBLOCK,
+            // Readable too: append_line looks at the last byte.
+            flags::READ_WRITE | flags::APPEND | flags::CREATE | flags::NOFOLLOW | flags::NONBLOCK,
             mode,
         )
         .map_err(|e| match e.raw_os_error() {
@@ -455,6 +456,42 @@ impl Dir {
         check_file(&path, &st)?;
         Lock::take(fd, LockKind::Exclusive, path, b)
     }
+}
+
+/// Appends `line` (ending in a newline) to `file`, opened by [`Dir::open_append`], with one
+/// write: lines of concurrent writers never interleave. A line is whole or taken back: a
+/// short write (a full disk) is cut off again when nothing was appended after it, and a
+/// line left torn anyway (by a writer that died halfway) does not swallow this one, which
+/// then starts on a fresh line.
+pub fn append_line(file: &mut std::fs::File, line: &[u8]) -> io::Result<()> {
+    use std::io::{Seek, Write};
+    use std::os::unix::fs::FileExt;
+    let size = file.metadata()?.len();
+    let mut last = [b'\n'];
+    if size > 0 {
+        file.read_at(&mut last, size - 1)?;
+    }
+    let fresh;
+    let line = if last[0] == b'\n' {
+        line
+    } else {
+        fresh = [b"\n", line].concat();
+        &fresh
+    };
+    let written = loop {
+        match file.write(line) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => break r?,
+        }
+    };
+    if written == line.len() {
+        return Ok(());
+    }
+    let end = file.stream_position()?;
+    if written > 0 && file.metadata()?.len() == end {
+        let _ = file.set_len(end - written as u64);
+    }
+    Err(io::Error::new(io::ErrorKind::WriteZero, "short write (disk full?)"))
 }
 
 fn write_all(fd: &OwnedFd, mut data: &[u8]) -> io::Result<()> {
