@@ -991,3 +991,61 @@ fn process_status_publishes_every_service_and_follows_a_death() {
     send_signal(publisher.pid(), libc::SIGTERM);
     assert!(publisher.wait_timeout(5 * SECOND).is_some());
 }
+
+/// What the hostile review found in `process-status` and its `--prom` writer: one record
+/// that cannot be read is said and the other services are still shown and published;
+/// `--every` says each thing once, keeps its interval with nothing alive, writes into a
+/// metrics directory made again, and refuses another user's file and the registry itself.
+#[test]
+fn process_status_shows_what_it_can_and_publishes_through_trouble() {
+    let case = Case::new("status-trouble");
+    let textfiles = open_dir(case.dir.join("textfiles"));
+    let prom = textfiles.join("services.prom");
+    let registry = case.env.state_dir().join("registry");
+    let up = case.zsh(&format!("process-start web '{}' >/dev/null; print st=$?", case.sleep()));
+    assert_eq!(up.stdout, "st=0\n", "{up:?}");
+    assert!(Command::new("mkfifo").arg(registry.join("bad")).status().unwrap().success());
+    let stacks = case.env.state_dir().join("stacks");
+    std::fs::create_dir_all(&stacks).unwrap();
+    std::fs::write(stacks.join("st"), "procfile=/x\ndir=/x\nservice=bad\\nname\ncommand=x\n").unwrap();
+    let out = case.zsh(&format!("process-status; print st=$?; process-status --prom {}; print st=$?", prom.display()));
+    let table = out.stdout.lines().filter(|l| l.starts_with("web ")).count();
+    assert_eq!((table, out.stdout.matches("st=1").count()), (1, 2), "{out:?}");
+    assert!(out.stderr.contains("registry/bad: it is a FIFO") && out.stderr.contains("invalid name 'bad\\nname'"), "{out:?}");
+    assert_eq!(value_of(&parse_exposition(&read_text(&prom)), "zsh_process_up", "web", &[]), Some(1.0));
+    check_metrics(&read_text(&prom));
+    std::fs::remove_file(stacks.join("st")).unwrap();
+
+    // --every over a dead service: each warning once, no busy loop, and the directory
+    // removed and made again is written to.
+    let gone = case.zsh("process-start gone 'sleep 0.2' >/dev/null; sleep 0.5; print ok");
+    assert_eq!(gone.stdout, "ok\n", "{gone:?}");
+    let mut publisher = case.bg("publish", &format!("process-status gone nosuch --prom {} --every 0.1", prom.display()));
+    std::thread::sleep(Duration::from_millis(1500));
+    let ticks = |pid: u32| -> u64 { stat_field(pid, 14).unwrap().parse::<u64>().unwrap() + stat_field(pid, 15).unwrap().parse::<u64>().unwrap() };
+    let before = ticks(publisher.pid());
+    std::fs::remove_dir_all(&textfiles).unwrap();
+    open_dir(textfiles.clone());
+    assert!(wait_for(5 * SECOND, || prom.exists()), "never written again after its directory was made again: {}", publisher.stderr());
+    std::thread::sleep(Duration::from_millis(1000));
+    let used = ticks(publisher.pid()) - before;
+    send_signal(publisher.pid(), libc::SIGTERM);
+    assert!(publisher.wait_timeout(5 * SECOND).is_some());
+    assert!(used as f64 / clock_ticks() < 0.5, "{used} ticks of CPU in about 1.5 s with nothing alive");
+    let said = publisher.stderr();
+    assert_eq!(said.matches("no such service: nosuch").count(), 1, "{said}");
+    assert_eq!(value_of(&parse_exposition(&read_text(&prom)), "zsh_process_up", "gone", &[]), Some(0.0));
+
+    // Another user's file is not replaced; the registry directory is no place for it.
+    let theirs = textfiles.join("theirs.prom");
+    std::fs::write(&theirs, "old\n").unwrap();
+    if std::os::unix::fs::chown(&theirs, Some(65534), None).is_ok() {
+        let out = case.zsh(&format!("process-status web --prom {}", theirs.display()));
+        assert_one_error(&out, 1, "process-status", "owned by uid 65534");
+        assert_eq!(read_text(&theirs), "old\n");
+    }
+    let out = case.zsh(&format!("process-status --prom {}/m.prom --every 1", registry.display()));
+    assert_usage_error(&out, "process-status", "registry directory");
+    let _ = std::fs::remove_file(registry.join("bad"));
+    case.zsh("process-stop web");
+}

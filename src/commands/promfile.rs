@@ -35,8 +35,10 @@ pub fn open_dir_of(path: &str) -> Result<(Dir, String), Failure> {
 /// The file. Left as last written when its writer ends: its last `up` stays true to what
 /// was seen, and node_textfile_mtime_seconds says how old it is.
 pub struct PromFile {
-    dir: Dir,
-    name: String,
+    /// The path as given: its directory is opened again, by the store's rules, for every
+    /// write, so a directory removed and made again is written to, and one that became
+    /// unsafe meanwhile is refused (a write is rare and costs far more than the walk).
+    path: String,
     /// The system's boot time, for the start times (read once).
     pub boot_time: Option<u64>,
     /// The last write failed (said once, until a write succeeds again).
@@ -44,14 +46,16 @@ pub struct PromFile {
 }
 
 impl PromFile {
+    /// Checks that `path` can be written (its directory exists and is trusted).
     pub fn open(path: &str) -> Result<PromFile, Failure> {
-        let (dir, name) = open_dir_of(path)?;
-        Ok(PromFile { dir, name, boot_time: proc::boot_time(), failing: false })
+        open_dir_of(path)?;
+        Ok(PromFile { path: path.to_string(), boot_time: proc::boot_time(), failing: false })
     }
 
-    pub fn write(&self, services: &[prom::Service]) -> Result<(), store::StoreError> {
+    pub fn write(&self, services: &[prom::Service]) -> Result<(), Failure> {
+        let (dir, name) = open_dir_of(&self.path)?;
         // 0644: node_exporter runs as another user. Not fsynced: the next write replaces it.
-        self.dir.write(&self.name, prom::render(services).as_bytes(), 0o644, false)
+        Ok(dir.write(&name, prom::render(services).as_bytes(), 0o644, false)?)
     }
 
     /// A write during a run: a failure is said once and the run goes on (the next write
@@ -59,9 +63,9 @@ impl PromFile {
     pub fn update(&mut self, cx: &mut Context, services: &[prom::Service]) {
         match self.write(services) {
             Ok(()) => self.failing = false,
-            Err(e) if !self.failing => {
+            Err(f) if !self.failing => {
                 self.failing = true;
-                cx.warn(&format!("{e}; trying again at every update"));
+                cx.warn(&format!("{}; trying again at every update", f.message));
             }
             Err(_) => {}
         }

@@ -149,10 +149,40 @@ fn uptime(pid: Pid) -> Option<u64> {
     proc::age(&proc::stat(pid).ok()?).map(|d| d.as_secs())
 }
 
+/// The services to show, and what was not shown: one record that cannot be read (refused,
+/// corrupt) is said, and every other service is still shown.
+struct Listing {
+    rows: Vec<Row>,
+    /// Something asked for, or found, could not be shown (status 1).
+    incomplete: bool,
+    /// What to say about it, one line each (said by the caller: once, with --every).
+    said: Vec<String>,
+}
+
+impl Listing {
+    /// Adds NAME's row; `absent` is the row of a name that has none (None: unknown).
+    fn add(&mut self, cx: &mut Context, name: &str, absent: Option<Row>) -> Result<(), super::Failure> {
+        match row_for(cx, name) {
+            Ok(Some(r)) => self.rows.push(r),
+            Ok(None) => match absent {
+                Some(r) => self.rows.push(r),
+                None => self.note(format!("no such service: {name}")),
+            },
+            Err(f) if f.is_interrupted() => return Err(f),
+            Err(f) => self.note(f.message),
+        }
+        Ok(())
+    }
+
+    fn note(&mut self, line: String) {
+        self.incomplete = true;
+        self.said.push(line);
+    }
+}
+
 /// The services to show, by the operands and options.
-fn rows(cx: &mut Context, args: &Args) -> Result<(Vec<Row>, bool), super::Failure> {
-    let mut unknown = false;
-    let mut out = Vec::new();
+fn rows(cx: &mut Context, args: &Args) -> Result<Listing, super::Failure> {
+    let mut listing = Listing { rows: Vec::new(), incomplete: false, said: Vec::new() };
     if args.value("--group").is_some() {
         let group = group_name(args.value("--group").unwrap_or_default())?;
         let members = cx.settings().state().group_members(&group)?;
@@ -161,25 +191,21 @@ fn rows(cx: &mut Context, args: &Args) -> Result<(Vec<Row>, bool), super::Failur
         }
         for m in members {
             match m {
-                Member::Service(name) => match row_for(cx, &name)? {
-                    Some(r) => out.push(r),
-                    None => out.push(Row { state: "stopped", ..empty_row(&name) }),
-                },
-                Member::Process(id) => out.push(process_row(&id.pid.to_string(), id)),
+                Member::Service(name) => listing.add(cx, &name, Some(Row { state: "stopped", ..empty_row(&name) }))?,
+                Member::Process(id) => listing.rows.push(process_row(&id.pid.to_string(), id)),
             }
         }
-        return Ok((out, false));
+        return Ok(listing);
     }
     let mut names: Vec<String> = Vec::new();
     if args.count() == 0 {
         let state = cx.settings().state();
         names.extend(state.registered_names()?);
         for s in state.stack_names()? {
-            // One refused stack record is said, and the rest still shown.
             match state.stack(&s) {
                 Ok(Some(stack)) => names.extend(stack.entries.into_iter().map(|e| e.name)),
                 Ok(None) => {}
-                Err(e) => cx.warn(&e.to_string()),
+                Err(e) => listing.note(e.to_string()),
             }
         }
         names.sort();
@@ -190,23 +216,18 @@ fn rows(cx: &mut Context, args: &Args) -> Result<(Vec<Row>, bool), super::Failur
         }
     }
     for name in names {
-        match row_for(cx, &name)? {
-            Some(r) => out.push(r),
-            None => {
-                cx.warn(&format!("no such service: {name}"));
-                unknown = true;
-            }
-        }
+        listing.add(cx, &name, None)?;
     }
-    Ok((out, unknown))
+    Ok(listing)
 }
 
 /// CPU over one shared window, and resident memory, for every row with live members.
-fn measure(cx: &mut Context, rows: &mut [Row]) -> Result<(), super::Failure> {
+/// False when there was none (and so no window).
+fn measure(cx: &mut Context, rows: &mut [Row]) -> Result<bool, super::Failure> {
     let before: Vec<Vec<(Identity, process_facts::samples::CpuSample)>> =
         rows.iter().map(|r| r.members.iter().filter_map(|&p| cpu::sample(p)).collect()).collect();
     if before.iter().all(Vec::is_empty) {
-        return Ok(());
+        return Ok(false);
     }
     process_facts::wait::sleep(cx, CPU_WINDOW)?;
     let hz = proc::clock_ticks();
@@ -230,7 +251,7 @@ fn measure(cx: &mut Context, rows: &mut [Row]) -> Result<(), super::Failure> {
         row.cpu_ticks = total;
         row.memory_kb = Some(kb);
     }
-    Ok(())
+    Ok(true)
 }
 
 /// `3d04h`, `2h05m`, `4m12s`, `12s`.
@@ -372,7 +393,10 @@ pub fn status(cx: &mut Context, args: &Args) -> Outcome {
     if let Some(path) = prom_path {
         return publish(cx, args, &path, every);
     }
-    let (mut rows, unknown) = rows(cx, args)?;
+    let Listing { mut rows, incomplete, said } = rows(cx, args)?;
+    for line in &said {
+        cx.warn(line);
+    }
     measure(cx, &mut rows)?;
     let text = if args.flag("--json") {
         json(&rows)
@@ -384,7 +408,7 @@ pub fn status(cx: &mut Context, args: &Args) -> Outcome {
         table(&rows, colours)
     };
     cx.sh.print(text.as_bytes());
-    Ok(Exit::yes_no(all_up(&rows) && !unknown))
+    Ok(Exit::yes_no(all_up(&rows) && !incomplete))
 }
 
 fn all_up(rows: &[Row]) -> bool {
@@ -396,22 +420,40 @@ fn all_up(rows: &[Row]) -> bool {
 /// registry (inotify): an exit, a start or a restart rewrites the file at once.
 fn publish(cx: &mut Context, args: &Args, path: &str, every: Option<Duration>) -> Outcome {
     let mut file = PromFile::open(path)?;
-    let (mut rows, unknown) = rows(cx, args)?;
-    measure(cx, &mut rows)?;
-    file.write(&metrics_of(&rows, file.boot_time))?;
-    let Some(every) = every else { return Ok(Exit::yes_no(all_up(&rows) && !unknown)) };
     let registry = cx.settings().state().registry_dir()?;
+    // Its own writes there would wake the loop below, and read as services.
+    if super::promfile::open_dir_of(path)?.0.is(&registry) {
+        return Err(super::usage(format!("invalid --prom '{path}': it is in the registry directory, which holds the library's own records")));
+    }
+    let Listing { mut rows, incomplete, said } = rows(cx, args)?;
+    // With --every, each line is said once, not at every rewrite.
+    let mut said_before = std::collections::HashSet::new();
+    for line in said {
+        cx.warn(&line);
+        said_before.insert(line);
+    }
+    let mut measured = measure(cx, &mut rows)?;
+    file.write(&metrics_of(&rows, file.boot_time))?;
+    let Some(every) = every else { return Ok(Exit::yes_no(all_up(&rows) && !incomplete)) };
     let watch = super::service::registry_watch(&registry)?;
     loop {
         let pidfds: Vec<PidFd> =
             rows.iter().filter_map(|r| r.pid.filter(|_| r.memory_kb.is_some())).filter_map(Identity::of).filter_map(|id| PidFd::open(id).ok()).collect();
         let mut fds: Vec<process_facts::sys::PollFd> = pidfds.iter().map(|f| process_facts::sys::readable(std::os::fd::AsRawFd::as_raw_fd(f))).collect();
         fds.push(process_facts::sys::readable(std::os::fd::AsRawFd::as_raw_fd(&watch)));
-        // The CPU window is part of the interval.
-        process_facts::wait::poll(cx, &mut fds, Some(every.saturating_sub(CPU_WINDOW)))?;
+        // The CPU window, when there is one, is part of the interval.
+        let window = if measured { CPU_WINDOW } else { Duration::ZERO };
+        process_facts::wait::poll(cx, &mut fds, Some(every.saturating_sub(window)))?;
         let _ = process_facts::sys::fs::inotify_read(std::os::fd::AsFd::as_fd(&watch));
-        rows = self::rows(cx, args)?.0;
-        measure(cx, &mut rows)?;
+        let listing = self::rows(cx, args)?;
+        for line in listing.said {
+            if !said_before.contains(&line) {
+                cx.warn(&line);
+                said_before.insert(line);
+            }
+        }
+        rows = listing.rows;
+        measured = measure(cx, &mut rows)?;
         file.update(cx, &metrics_of(&rows, file.boot_time));
     }
 }

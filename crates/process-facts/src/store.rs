@@ -131,10 +131,15 @@ fn group_is_private(gid: u32, owner: u32) -> bool {
 
 /// Why `st` is not to be trusted, or None. `passage`: an ancestor only passed through on
 /// the way to the configured directory, which may be a sticky shared directory.
-fn distrust(st: &Stat, passage: bool) -> Option<String> {
+/// Why a file or directory of another user (not the user's, not root's) is refused.
+fn foreign_owner(st: &Stat) -> Option<String> {
     let me = sys::process::euid();
-    if st.uid != me && st.uid != 0 {
-        return Some(format!("owned by uid {}, not by you (uid {me}) or root", st.uid));
+    (st.uid != me && st.uid != 0).then(|| format!("owned by uid {}, not by you (uid {me}) or root", st.uid))
+}
+
+fn distrust(st: &Stat, passage: bool) -> Option<String> {
+    if let Some(why) = foreign_owner(st) {
+        return Some(why);
     }
     let perms = st.perms();
     let sticky_passage = passage && st.is_dir() && perms & 0o1000 != 0;
@@ -203,6 +208,14 @@ impl Dir {
         path == self.path
             && distrust(&now, false).is_none()
             && std::fs::metadata(path).is_ok_and(|m| m.is_dir() && m.dev() == now.dev && m.ino() == now.ino)
+    }
+
+    /// True when `other` is this very directory (by device and inode).
+    pub fn is(&self, other: &Dir) -> bool {
+        match (sysfs::fstat(self.fd.as_fd()), sysfs::fstat(other.fd.as_fd())) {
+            (Ok(a), Ok(b)) => a.dev == b.dev && a.ino == b.ino,
+            _ => false,
+        }
     }
 
     /// The path of `name` in this directory, for messages.
@@ -327,6 +340,10 @@ impl Dir {
     /// new file's permission (0644 for files other tools read, 0600 for the rest).
     pub fn write(&self, name: &str, data: &[u8], mode: u32, sync: bool) -> Result<()> {
         let path = self.file_path(name);
+        // Another user's file is not the user's to replace, as it is not theirs to read.
+        if let Some(why) = self.stat(name)?.as_ref().and_then(foreign_owner) {
+            return Err(StoreError::untrusted(&path, why));
+        }
         let err = |e| StoreError::io("write", &path, e);
         let mut attempt = 0u32;
         let (tmp, fd) = loop {
