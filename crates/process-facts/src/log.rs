@@ -279,6 +279,11 @@ impl Follower {
         let mut out = Vec::new();
         loop {
             if let Some((file, _)) = &self.file {
+                // Cut short (`: > NAME.log`, a copytruncate): read again from its start, as
+                // `tail -f` does, instead of waiting for it to grow past the old offset.
+                if sysfs::fstat(file.as_fd()).is_ok_and(|st| st.size < self.offset) {
+                    self.offset = 0;
+                }
                 self.offset += read_to_end_at(file, self.offset, &mut out).map_err(|e| err(&self.dir, &self.name, e))?;
             }
             let now = self.dir.stat(&self.name)?.map(|st| st.ino);
@@ -413,6 +418,13 @@ mod tests {
         std::fs::rename(d.join("f.log"), d.join("f.log.1")).unwrap();
         std::fs::write(d.join("f.log"), "c\n").unwrap();
         assert_eq!(f.read_new(&mut Plain).unwrap(), b"b\nc\n");
+        // Cut short, then written again (less than was there, as `tail -f` also needs to
+        // tell): read from its start, nothing skipped.
+        std::fs::OpenOptions::new().append(true).open(d.join("f.log")).unwrap().write_all(b"long line\n").unwrap();
+        assert_eq!(f.read_new(&mut Plain).unwrap(), b"long line\n");
+        std::fs::write(d.join("f.log"), "").unwrap();
+        std::fs::OpenOptions::new().append(true).open(d.join("f.log")).unwrap().write_all(b"d\n").unwrap();
+        assert_eq!(f.read_new(&mut Plain).unwrap(), b"d\n");
         std::fs::remove_dir_all(&d).unwrap();
     }
 }
