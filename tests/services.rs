@@ -328,6 +328,7 @@ fn process_wait_waits_for_any_process_and_reports_how_it_ended() {
          process-start --wait 0 short 'sleep 0.1' > /dev/null
          process-wait --any -v st long short; print st4=$? got4=${{(k)st}}
          process-wait {dead}; print st5=$?
+         process-wait $$; print st6=$?
          process-stop long"
     ));
     killer.join().unwrap();
@@ -337,6 +338,7 @@ fn process_wait_waits_for_any_process_and_reports_how_it_ended() {
     assert!(out.stderr.contains("process-wait: still running after 0.2s: "), "{out:?}");
     assert!(out.stdout.lines().any(|l| l.starts_with("st4=0 got4=") && l.len() > "st4=0 got4=".len()), "{out:?}");
     assert!(out.stdout.contains("st5=1\n"), "{out:?}");
+    assert!(out.stdout.contains("st6=1\n") && out.stderr.contains("process-wait: refusing to wait for the calling shell itself"), "{out:?}");
 }
 
 #[test]

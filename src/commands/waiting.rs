@@ -31,7 +31,7 @@ pub const WAIT: Spec = Spec {
             about: "put each exited process's status in this associative array: PID -> exit code, a signal name (TERM), or unknown",
         },
     ],
-    exits: &[(0, "they exited (with --any: one did)"), (1, "one was not running at the start, or the timeout passed first"), (130, "Ctrl-C")],
+    exits: &[(0, "they exited (with --any: one did)"), (1, "one was not running at the start or is the calling shell, or the timeout passed first"), (130, "Ctrl-C")],
     see: "docs/services.md#waiting",
 };
 
@@ -51,9 +51,14 @@ pub fn wait(cx: &mut Context, args: &Args) -> Outcome {
         None => None,
     };
     let any = args.flag("--any");
+    let me = process_facts::proc::current_pid();
     let mut targets: Vec<(Identity, PidFd)> = Vec::new();
     for i in 0..args.count() {
         let target = resolve(cx, args.text(i)?)?.map_err(failed)?;
+        // It could only end with --timeout, or never.
+        if target.id.pid == me {
+            return Err(failed(format!("refusing to wait for the calling shell itself (PID {me})")));
+        }
         if targets.iter().any(|(id, _)| *id == target.id) {
             continue;
         }
@@ -65,7 +70,6 @@ pub fn wait(cx: &mut Context, args: &Args) -> Outcome {
     // shell's reaps our children first and keeps their status.
     let _held = BlockedSignals::block(&[libc::SIGCHLD]).map_err(|e| failed(format!("cannot hold SIGCHLD: {e}")))?;
     let reaper = ReapFirst::install().map_err(|e| failed(format!("cannot watch SIGCHLD: {e}")))?;
-    let me = process_facts::proc::current_pid();
     let children: Vec<Identity> =
         targets.iter().map(|(id, _)| *id).filter(|id| process_facts::proc::stat(id.pid).is_ok_and(|s| s.ppid == me)).collect();
     for c in &children {
