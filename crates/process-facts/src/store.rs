@@ -436,8 +436,7 @@ impl Dir {
         let fd = sysfs::open_at(
             Some(self.fd.as_fd()),
             name.as_bytes(),
-            // Readable too: append_line looks at the last byte.
-            flags::READ_WRITE | flags::APPEND | flags::CREATE | flags::NOFOLLOW | flags::NONBLOCK,
+            flags::WRITE | flags::APPEND | flags::CREATE | flags::NOFOLLOW | flags::NONBLOCK,
             mode,
         )
         .map_err(|e| match e.raw_os_error() {
@@ -476,25 +475,12 @@ impl Dir {
 }
 
 /// Appends `line` (ending in a newline) to `file`, opened by [`Dir::open_append`], with one
-/// write: lines of concurrent writers never interleave. A line is whole or taken back: a
-/// short write (a full disk) is cut off again when nothing was appended after it, and a
-/// line left torn anyway (by a writer that died halfway) does not swallow this one, which
-/// then starts on a fresh line.
+/// write: lines of concurrent writers never interleave. A short write (a full disk) is
+/// taken back when nothing was appended after it, so no half line is left for the next
+/// one to be glued to. (A reader cannot tell a torn last line from one still being
+/// written, so the last byte is no guide: lines are only ever written whole.)
 pub fn append_line(file: &mut std::fs::File, line: &[u8]) -> io::Result<()> {
     use std::io::{Seek, Write};
-    use std::os::unix::fs::FileExt;
-    let size = file.metadata()?.len();
-    let mut last = [b'\n'];
-    if size > 0 {
-        file.read_at(&mut last, size - 1)?;
-    }
-    let fresh;
-    let line = if last[0] == b'\n' {
-        line
-    } else {
-        fresh = [b"\n", line].concat();
-        &fresh
-    };
     let written = loop {
         match file.write(line) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

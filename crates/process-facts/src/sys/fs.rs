@@ -52,7 +52,6 @@ impl Stat {
 pub mod flags {
     pub const READ: i32 = libc::O_RDONLY;
     pub const WRITE: i32 = libc::O_WRONLY;
-    pub const READ_WRITE: i32 = libc::O_RDWR;
     pub const APPEND: i32 = libc::O_APPEND;
     pub const CREATE: i32 = libc::O_CREAT;
     pub const EXCLUSIVE: i32 = libc::O_EXCL;
