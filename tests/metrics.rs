@@ -1012,7 +1012,7 @@ fn process_status_shows_what_it_can_and_publishes_through_trouble() {
 
     // --every over a dead service: each warning once, no busy loop, and the directory
     // removed and made again is written to.
-    let gone = case.zsh("process-start gone 'sleep 0.2' >/dev/null; sleep 0.5; print ok");
+    let gone = case.zsh("process-start --wait 0 gone 'sleep 0.2' >/dev/null; sleep 0.5; print ok");
     assert_eq!(gone.stdout, "ok\n", "{gone:?}");
     let mut publisher = case.bg("publish", &format!("process-status gone nosuch --prom {} --every 0.1", prom.display()));
     std::thread::sleep(Duration::from_millis(1500));
