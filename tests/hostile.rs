@@ -667,3 +667,44 @@ fn a_ctrl_c_taken_by_an_int_trap_still_ends_every_wait() {
     assert_eq!(out.stdout, expected, "{out:?}");
     assert_eq!(out.stderr, "trapped\n".repeat(waits.len()), "{out:?}");
 }
+
+/// The shim loads no module another user could have put in place (its code would run
+/// as the user): one in a directory of theirs, or writable by everyone, or reached
+/// through their symlink, is refused with one line; the user's own loads.
+#[test]
+fn a_module_another_user_could_have_placed_is_not_loaded() {
+    let env = Env::new("module-trust");
+    let root = scratch("module-trust");
+    chmod(&root, 0o755);
+    let so = prefix().join("lib/zsh_process/process.so");
+    let place = |name: &str| -> std::path::PathBuf {
+        let lib = root.join(name).join("lib");
+        fs::create_dir_all(lib.join("zsh_process")).unwrap();
+        fs::copy(&so, lib.join("zsh_process/process.so")).unwrap();
+        lib
+    };
+    let try_load = |lib: &Path| env.zsh_env(&[("PROCESS_MODULE_PATH", lib.to_str().unwrap())], "zmodload -e zsh_process/process && print loaded; print st=$_process_loaded");
+    let mine = place("mine");
+    let out = try_load(&mine);
+    assert_eq!(out.stdout, "loaded\nst=1\n", "{out:?}");
+    let open = place("open");
+    chmod(&open, 0o777);
+    let out = try_load(&open);
+    assert_eq!((out.status, out.stdout.as_str()), (99, ""), "not loaded, so the source fails: {out:?}");
+    assert!(out.stderr.contains("refusing to load") && out.stderr.contains("is writable by other users"), "{out:?}");
+    if !running_as_root() {
+        return;
+    }
+    let theirs = place("theirs");
+    let owned = std::process::Command::new("chown").args(["-R", "65534"]).arg(theirs.parent().unwrap()).status().unwrap();
+    assert!(owned.success());
+    let out = try_load(&theirs);
+    assert_eq!((out.status, out.stdout.as_str()), (99, ""), "not loaded, so the source fails: {out:?}");
+    assert!(out.stderr.contains("belongs to another user"), "{out:?}");
+    let link = root.join("link");
+    std::os::unix::fs::symlink(&mine, &link).unwrap();
+    std::os::unix::fs::lchown(&link, Some(65534), None).unwrap();
+    let out = try_load(&link);
+    assert_eq!((out.status, out.stdout.as_str()), (99, ""), "not loaded, so the source fails: {out:?}");
+    assert!(out.stderr.contains(&format!("{} belongs to another user", link.display())), "{out:?}");
+}

@@ -37,7 +37,7 @@ zmodload -e zsh_process/process || print module-gone
 const WANT: &str = "builtins\nfpath\nunloaded\nmodule-gone\nfpath-gone\n";
 
 fn load(env: &Env, clone: &Path, how: &str) -> Output {
-    let script = format!("CLONE={}\n{how}\n{CHECK}", clone.display());
+    let script = format!("CLONE='{}'\n{how}\n{CHECK}", clone.display());
     let mut c = env.command(&["-f", "-c", &script]);
     c.current_dir("/");
     Env::output_of(c)
@@ -138,4 +138,49 @@ fn an_interactive_shell_builds_in_the_background_and_loads_at_the_next_prompt() 
         t.screen().contains("process-stop: builtin")
     });
     assert!(loaded, "{}\n{}", t.screen(), read_text(build.join("build.log")));
+}
+
+/// The user's options change nothing (the plugin runs under `emulate -L zsh`): it loads,
+/// keeps every `$fpath` entry, and unloads under nounset, ksharrays, shwordsplit and
+/// errexit; a `$ZERO` that names another directory is refused before anything is built
+/// or sourced; and a build directory of another user's is not built in.
+#[test]
+fn the_plugin_is_the_same_under_any_options_and_trusts_only_its_own_directories() {
+    let env = Env::new("plugin-options");
+    let dir = scratch("plugin-options");
+    let plain = clone(&dir.join("with space/zsh-process"), true);
+    for opts in ["nounset", "ksharrays", "shwordsplit", "errexit", "nounset ksharrays shwordsplit"] {
+        let out = load(&env, &plain, &format!("fpath=(/a /b /c); setopt {opts}; source \"$CLONE/process.plugin.zsh\"; print -r -- \"${{(j:|:)fpath[@]}}\"; emulate zsh  # (the checks count from 1)"));
+        let want = format!("{}/zsh/functions|/a|/b|/c\n{WANT}", plain.display());
+        assert_eq!(out.stdout, want, "{opts}: {out:?}");
+        assert_eq!(out.stderr, "", "{opts}: {out:?}");
+    }
+    let out = load(&env, &plain, "ZERO=/ source \"$CLONE/process.plugin.zsh\"; print st=$?");
+    assert!(out.stdout.starts_with("st=1\n") && out.stderr.contains("/ is not the plugin's directory"), "{out:?}");
+    assert!(!Path::new("/build").exists());
+    // Another user's build directory (as root, with a second user): neither loaded from
+    // nor built in, and its log symlink is not written through.
+    let theirs = dir.join("theirs");
+    std::fs::create_dir_all(theirs.join("lib/zsh_process")).unwrap();
+    std::fs::copy(prefix().join("lib/zsh_process/process.so"), theirs.join("lib/zsh_process/process.so")).unwrap();
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    std::os::unix::fs::symlink(&victim, theirs.join("build.log")).unwrap();
+    let chowned = std::process::Command::new("chown").args(["-hR", "65534"]).arg(&theirs).status();
+    if !chowned.is_ok_and(|s| s.success()) {
+        eprintln!("cannot chown (not root?): skipping the second-user case");
+        return;
+    }
+    let fake = dir.join("fake-cargo");
+    std::fs::create_dir_all(&fake).unwrap();
+    std::fs::write(fake.join("cargo"), "#!/bin/sh\nexit 1\n").unwrap();
+    std::fs::set_permissions(fake.join("cargo"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = load(
+        &env,
+        &plain,
+        &format!("PATH={}:$PATH PROCESS_PLUGIN_BUILD={} source \"$CLONE/process.plugin.zsh\"; zmodload -e zsh_process/process && print module-loaded", fake.display(), theirs.display()),
+    );
+    assert!(!out.stdout.contains("module-loaded"), "another user's module was loaded: {out:?}");
+    assert!(out.stderr.contains(&format!("refusing to build in {}", theirs.display())), "{out:?}");
+    assert_eq!(read_text(&victim), "precious\n");
 }
