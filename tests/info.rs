@@ -210,6 +210,23 @@ fn info_prints_the_five_line_summary() {
     assert_eq!(out.stderr, "");
 }
 
+/// A name made to drive the terminal or forge a line (another user can choose any name):
+/// the summary for a person shows it escaped, on its one line; `-v` keeps the bytes.
+#[test]
+fn info_escapes_a_hostile_name_in_its_summary() {
+    let dir = scratch("info-hostile");
+    let name = "aaaaaaaaaaaaaaaa\u{1b}]0;TITLE\u{7}\u{1b}[2J\nPID:         1";
+    let exe = renamed_sleep(&dir, name);
+    let p = Proc::spawn_in(&dir, exe.to_str().unwrap(), &["300"]);
+    let out = zsh(&format!("process-get-info {0}; process-get-info -v i {0}; print -r -- ${{#i[command]}}", p.pid()));
+    let lines = out.lines();
+    assert_eq!(lines.len(), 6, "{out:?}");
+    assert_eq!(lines[3], "Command:     aaaaaaaaaaaaaaaa\\u{1b}]0;TITLE\\u{7}\\u{1b}[2J PID:         1", "{out:?}");
+    assert!(!out.stdout.contains('\u{1b}'), "{out:?}");
+    assert_eq!(lines[5], name.chars().count().to_string(), "-v keeps the name as it is: {out:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn info_fills_an_associative_array() {
     let p = Proc::sleeper();

@@ -158,7 +158,9 @@ pub fn get_info(cx: &mut Context, args: &Args) -> Outcome {
         cx.put(args, Value::Assoc(pairs))?;
     } else {
         let mut out = format!("PID:         {pid}\nCPU:         {cpu}%\nMemory:      {mem} KB\nCommand:     ").into_bytes();
-        out.extend_from_slice(&command);
+        // A listing for a person: another user's name must not drive the terminal or
+        // forge a line (`-v` and process-get-command give the bytes as they are).
+        out.extend_from_slice(&super::printable_bytes(&command));
         out.extend_from_slice(format!("\nStart Time:  {start}\n").as_bytes());
         cx.sh.print(&out);
     }

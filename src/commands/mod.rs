@@ -134,6 +134,17 @@ pub fn printable(text: &str) -> String {
         .collect()
 }
 
+/// [`printable`] for bytes: control characters escaped, bytes that are not UTF-8 kept as
+/// they are (a name is bytes; only what would drive the terminal is defused).
+pub fn printable_bytes(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.extend_from_slice(printable(chunk.valid()).as_bytes());
+        out.extend_from_slice(chunk.invalid());
+    }
+    out
+}
+
 /// Runs builtin `index` of [`COMMANDS`]: `-h`/`--help` prints its help; otherwise its
 /// arguments are parsed by its spec, it runs, and a failure is reported in one line.
 pub fn run(sh: &mut Shell, index: usize, argv: Vec<Vec<u8>>) -> i32 {
