@@ -87,6 +87,10 @@ pub fn parse_procfile(text: &str, env: &[(String, String)], base_port: u16) -> R
             continue;
         };
         let rest = rest.trim();
+        // No command line holds one, and it would fail only at launch, after recording.
+        if rest.contains('\0') {
+            return Err(format!("line {}: the command of '{name}' holds a NUL byte", i + 1));
+        }
         if rest.is_empty() {
             skipped.push(Skipped { line: i + 1, text: raw.to_string() });
             continue;
@@ -112,8 +116,10 @@ pub fn parse_procfile(text: &str, env: &[(String, String)], base_port: u16) -> R
     Ok((entries, skipped))
 }
 
+/// Foreman's rule for a name, and the store's (which also limits its length): an entry
+/// that could not be recorded is no entry.
 fn is_entry_name(n: &str) -> bool {
-    !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') && !n.starts_with('-')
+    n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') && crate::store::validate_name(n).is_ok()
 }
 
 /// Where `#process:` starts, when a blank comes before it (a `#` inside a word is no shell
@@ -335,6 +341,11 @@ mod tests {
         assert!(parse_procfile("# nothing\n", &[], BASE_PORT).is_err());
         assert!(parse_procfile("a: x #process: --ready-log 'open\n", &[], BASE_PORT).unwrap_err().contains("quote"));
         assert!(parse_procfile("a: x\nb: y\n", &[], 65500).unwrap_err().contains("65535"));
+        // A name the store could not record is no entry; a NUL is refused before anything.
+        let long = format!("{}: sleep 5\nok: sleep 5\n", "n".repeat(300));
+        let (entries, skipped) = parse_procfile(&long, &[], BASE_PORT).unwrap();
+        assert_eq!((entries.len(), skipped.len()), (1, 1));
+        assert!(parse_procfile("a: x\0y\n", &[], BASE_PORT).unwrap_err().contains("NUL"));
     }
 
     #[test]
