@@ -526,3 +526,31 @@ fn restart_runs_the_recorded_command_byte_for_byte() {
     ));
     assert_eq!(out.stdout, "a=0\nb=0\nc=0\n", "{out:?}");
 }
+
+/// A Procfile is taken exactly as written or not at all: one whose path or text is not
+/// UTF-8 (which the stack record could not name, or the command not keep) is refused
+/// before anything starts, as is an entry name too long to record.
+#[test]
+fn a_procfile_that_could_not_be_kept_exactly_is_refused() {
+    use std::os::unix::ffi::OsStrExt;
+    let case = Case::new("procfile-bytes");
+    let odd = case.dir.join(std::ffi::OsStr::from_bytes(b"caf\xe9"));
+    std::fs::create_dir_all(&odd).unwrap();
+    std::fs::write(odd.join("Procfile"), format!("w: {}\n", case.sleep())).unwrap();
+    let text = case.dir.join("text");
+    std::fs::create_dir_all(&text).unwrap();
+    std::fs::write(text.join("Procfile"), [&b"ok: printf 'caf\xe9'; "[..], case.sleep().as_bytes(), b"\n"].concat()).unwrap();
+    let long = case.dir.join("long");
+    std::fs::create_dir_all(&long).unwrap();
+    std::fs::write(long.join("Procfile"), format!("{}: {s}\nok: {s}\n", "n".repeat(300), s = case.sleep())).unwrap();
+    let out = case.zsh(&format!(
+        "cd {odd}; process-up; print st=$?; cd {text}; process-up; print st=$?; cd {long}; process-up >/dev/null; print st=$?; process-status ok >/dev/null; print status=$?; process-down >/dev/null; print down=$?",
+        odd = odd.to_str().map_or_else(|| format!("$'{}'", odd.display().to_string().replace('\u{fffd}', "\\xe9")), str::to_string),
+        text = text.display(),
+        long = long.display()
+    ));
+    assert_eq!(out.stdout, "st=1\nst=1\nst=0\nstatus=0\ndown=0\n", "{out:?}");
+    assert!(out.stderr.contains("the Procfile's path is not UTF-8") && out.stderr.contains("line 1 is not UTF-8"), "{out:?}");
+    assert!(out.stderr.contains("not a 'name: command' line, skipped"), "the long name is skipped: {out:?}");
+    assert!(pids_with_arg(&case.marker).is_empty(), "something was left running");
+}

@@ -81,7 +81,15 @@ fn read_user_file(path: &Path) -> Result<Option<String>, Failure> {
         return Err(usage(format!("not a file: {}", path.display())));
     };
     let Some(dir) = Dir::open(parent)? else { return Ok(None) };
-    Ok(dir.read_text(name)?)
+    // Exactly what it says, or nothing: a command changed by a replacement character is
+    // not the one the user wrote.
+    match dir.read(name)? {
+        Some(bytes) => String::from_utf8(bytes).map(Some).map_err(|e| {
+            let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()].iter().filter(|&&b| b == b'\n').count();
+            failed(format!("{}: line {line} is not UTF-8", path.display()))
+        }),
+        None => Ok(None),
+    }
 }
 
 /// The default name of the stack of `procfile`: its directory's name, as a file name.
@@ -115,6 +123,10 @@ fn load(cx: &mut Context, args: &Args) -> Result<Stack, Failure> {
     };
     let name_option = stack_name_option(args)?;
     let procfile = absolute(args.value("-f").unwrap_or("Procfile"));
+    // The stack's record names its Procfile and directory as text: it must name them exactly.
+    if procfile.to_str().is_none() {
+        return Err(failed(format!("the Procfile's path is not UTF-8: {}", procfile.display())));
+    }
     let text = read_user_file(&procfile)?.ok_or_else(|| failed(format!("no Procfile at {}", procfile.display())))?;
     let dir = procfile.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
     let env_file = match args.value("-e") {
