@@ -482,7 +482,8 @@ fn stopping_a_service_supervised_in_a_shells_foreground_leaves_that_shell_alone(
         "sup",
         &format!("sleep {mark} & job=$!\nprint job=$job > {d}/job\nprocess-supervise sup1 'sleep {mark}'; print done=$?\nsleep 0.3; kill -0 $job && print job-alive", d = case.dir.display()),
     );
-    assert!(wait_for(Duration::from_secs(5), || case.zsh("process-check-pid-file sup1").status == 0), "never supervised");
+    // Up, and its registry entry (with the command a restart needs) written.
+    assert!(wait_for(Duration::from_secs(5), || case.zsh("process-status sup1").status == 0), "never supervised");
     let out = case.zsh("process-restart sup1 --timeout 1 --delay 0; print st=$?");
     assert!(out.stdout.ends_with("st=0\n"), "{out:?}");
     let restarted: u32 = out.stdout.lines().next().unwrap().parse().unwrap();

@@ -160,6 +160,30 @@ time.sleep(300)";
     assert_eq!(out.stdout, format!("{}\nst=0\n", p.pid()), "{out:?}");
 }
 
+/// A listener that comes and goes every few milliseconds (a child binds, listens 3 ms,
+/// exits): a search that lost the owner to its exit answers "free" (1) once the socket
+/// is gone, never "owner unknown, try as root".
+#[test]
+fn a_listener_that_closes_during_the_search_is_not_an_unknown_owner() {
+    let case = Case::new("flapping-port");
+    let code = "import os,socket,time,sys
+s=socket.socket(); s.bind(('127.0.0.1',0)); port=s.getsockname()[1]; s.close()
+print(port, flush=True)
+end=time.time()+60
+while time.time()<end:
+    pid=os.fork()
+    if pid==0:
+        c=socket.socket(); c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); c.bind(('127.0.0.1',port)); c.listen(); time.sleep(0.003); os._exit(0)
+    os.waitpid(pid,0)";
+    let (_flapper, port) = python(code, &[]);
+    let out = case.env.zsh(&format!(
+        "integer found=0 free=0 other=0; repeat 500 {{ process-find-by-port -v p {port}; case $? in (0) (( found++ ));; (1) (( free++ ));; (*) (( other++ ));; esac }}; print found=$found free=$free other=$other"
+    ));
+    assert!(out.stdout.ends_with("other=0\n"), "{out:?}");
+    assert!(!out.stderr.contains("try as root"), "{out:?}");
+    eprintln!("{}", out.stdout.trim());
+}
+
 /// A server that says "up", and "reload" at each HUP.
 fn reloading_server(dir: &Path) -> String {
     let path = dir.join("server.py");

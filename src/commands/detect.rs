@@ -139,12 +139,14 @@ pub fn find_by_port(cx: &mut Context, args: &Args) -> Outcome {
             cx.put(args, Value::Scalar(pid_text(pid)))?;
             Ok(Exit::Success)
         }
-        None => Err(failed_with(
+        // The listener may have closed during the scan: then the port is free now.
+        None if ports::listeners(port, args.flag("--udp")).is_ok_and(|now| !now.iter().any(|l| listeners.contains(l))) => Ok(Exit::No),
+        None if owners.unreadable > 0 => Err(failed_with(
             OWNER_UNKNOWN,
-            format!(
-                "port {port} is in use, but its owner cannot be determined ({} process(es) not readable by you; try as root)",
-                owners.unreadable.max(1)
-            ),
+            format!("port {port} is in use, but its owner cannot be determined ({} process(es) not readable by you; try as root)", owners.unreadable),
         )),
+        // Every process was read, and none holds it (a socket passed on and closed, or
+        // held only by the kernel): in use, owned by no process.
+        None => Err(failed_with(OWNER_UNKNOWN, format!("port {port} is in use, but no process holds its socket"))),
     }
 }
