@@ -554,3 +554,13 @@ fn a_procfile_that_could_not_be_kept_exactly_is_refused() {
     assert!(out.stderr.contains("not a 'name: command' line, skipped"), "the long name is skipped: {out:?}");
     assert!(pids_with_arg(&case.marker).is_empty(), "something was left running");
 }
+
+/// An empty file name for -f or -e is bad usage, not a complaint about the directory.
+#[test]
+fn an_empty_procfile_name_is_bad_usage() {
+    let case = Case::new("procfile-empty");
+    for opt in ["-f", "-e"] {
+        let out = case.zsh(&format!("process-up {opt} ''"));
+        assert_usage_error(&out, "process-up", "expected a file name");
+    }
+}

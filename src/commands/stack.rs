@@ -122,6 +122,9 @@ fn load(cx: &mut Context, args: &Args) -> Result<Stack, Failure> {
         None => None,
     };
     let name_option = stack_name_option(args)?;
+    if args.value("-f") == Some("") || args.value("-e") == Some("") {
+        return Err(usage("invalid -f or -e '': expected a file name"));
+    }
     let procfile = absolute(args.value("-f").unwrap_or("Procfile"));
     // The stack's record names its Procfile and directory as text: it must name them exactly.
     if procfile.to_str().is_none() {

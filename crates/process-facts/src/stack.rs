@@ -213,35 +213,42 @@ pub fn parse_env(text: &str) -> Result<Vec<(String, String)>, String> {
         if !valid_key {
             return Err(format!("line {}: '{key}' is not a variable name", i + 1));
         }
-        let value = value.trim();
-        let value = if let Some(inner) = value.strip_prefix('\'') {
-            inner.strip_suffix('\'').ok_or(format!("line {}: an unclosed single quote", i + 1))?.to_string()
-        } else if let Some(inner) = value.strip_prefix('"') {
-            let inner = inner.strip_suffix('"').ok_or(format!("line {}: an unclosed double quote", i + 1))?;
-            let mut v = String::new();
-            let mut chars = inner.chars();
-            while let Some(c) = chars.next() {
-                if c != '\\' {
-                    v.push(c);
-                    continue;
-                }
-                match chars.next() {
-                    Some('n') => v.push('\n'),
-                    Some(o) => v.push(o),
-                    None => v.push('\\'),
-                }
-            }
-            v
-        } else {
-            // A bare value ends at a comment.
-            match value.find(" #") {
-                Some(at) => value[..at].trim_end().to_string(),
-                None => value.to_string(),
-            }
-        };
+        let value = env_value(value.trim()).map_err(|why| format!("line {}: {why}", i + 1))?;
         out.push((key.to_string(), value));
     }
     Ok(out)
+}
+
+/// A `.env` value, as foreman and the dotenv libraries read it: `'...'` literally, `"..."`
+/// with `\n` and backslash escapes, or bare, up to a comment (a `#` after a blank). After a
+/// closing quote only a comment may follow.
+fn env_value(value: &str) -> Result<String, &'static str> {
+    let only_comment = |rest: &str| {
+        let r = rest.trim_start();
+        r.is_empty() || (r.starts_with('#') && r.len() < rest.len())
+    };
+    if let Some(inner) = value.strip_prefix('\'') {
+        let end = inner.find('\'').ok_or("an unclosed single quote")?;
+        return if only_comment(&inner[end + 1..]) { Ok(inner[..end].to_string()) } else { Err("text after the closing quote") };
+    }
+    if let Some(inner) = value.strip_prefix('"') {
+        let mut v = String::new();
+        let mut chars = inner.char_indices();
+        while let Some((at, c)) = chars.next() {
+            match c {
+                '"' => return if only_comment(&inner[at + 1..]) { Ok(v) } else { Err("text after the closing quote") },
+                '\\' => match chars.next() {
+                    Some((_, 'n')) => v.push('\n'),
+                    Some((_, o)) => v.push(o),
+                    None => break,
+                },
+                c => v.push(c),
+            }
+        }
+        return Err("an unclosed double quote");
+    }
+    let comment = value.char_indices().find(|&(at, c)| c == '#' && value[..at].ends_with([' ', '\t'])).map(|(at, _)| at);
+    Ok(value[..comment.unwrap_or(value.len())].trim_end().to_string())
 }
 
 /// The entries in an order that starts each after those it names in `--after` (stable:
@@ -360,6 +367,11 @@ mod tests {
         assert!(parse_env("JUSTAWORD\n").unwrap_err().starts_with("line 1"));
         assert!(parse_env("1X=a\n").is_err());
         assert!(parse_env("A='open\n").is_err());
+        // Quotes end where they close; a comment may follow, after a blank or a tab.
+        let env = parse_env("A='x' # c\nB=\"y\" # c\nC=z\t#c\nD=\"a\\\"b\"\n").unwrap();
+        assert_eq!(env, [("A", "x"), ("B", "y"), ("C", "z"), ("D", "a\"b")].map(|(k, v)| (k.to_string(), v.to_string())));
+        assert!(parse_env("V=\"x\\\"\n").unwrap_err().contains("unclosed double quote"));
+        assert!(parse_env("V='x'y\n").unwrap_err().contains("after the closing quote"));
     }
 
     #[test]
