@@ -702,6 +702,26 @@ fn a_module_another_user_could_have_placed_is_not_loaded() {
     let out = try_load(&theirs);
     assert_eq!((out.status, out.stdout.as_str()), (99, ""), "not loaded, so the source fails: {out:?}");
     assert!(out.stderr.contains("belongs to another user"), "{out:?}");
+    // Writable by another user through an ACL entry, which the mode bits do not show
+    // (drwxrwxr-x+, root's own group): refused too, where the file system keeps ACLs.
+    let acl = place("acl");
+    let dir = acl.join("zsh_process");
+    chmod(&dir, 0o775);
+    let entries: &[(u16, u16, u32)] = &[(1, 7, u32::MAX), (2, 7, 65534), (4, 5, u32::MAX), (0x10, 7, u32::MAX), (0x20, 5, u32::MAX)];
+    let blob: Vec<u8> = 2u32.to_le_bytes().into_iter().chain(entries.iter().flat_map(|&(tag, perm, id)| [tag.to_le_bytes().to_vec(), perm.to_le_bytes().to_vec(), id.to_le_bytes().to_vec()].concat())).collect();
+    let set = std::process::Command::new(python3())
+        .args(["-c", "import os,sys; os.setxattr(sys.argv[1], 'system.posix_acl_access', bytes.fromhex(sys.argv[2]))"])
+        .arg(&dir)
+        .arg(blob.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        .status()
+        .unwrap();
+    if set.success() {
+        let out = try_load(&acl);
+        assert_eq!((out.status, out.stdout.as_str()), (99, ""), "not loaded, so the source fails: {out:?}");
+        assert!(out.stderr.contains("has an access control list"), "{out:?}");
+    } else {
+        eprintln!("no ACLs on this file system: skipping the ACL case");
+    }
     let link = root.join("link");
     std::os::unix::fs::symlink(&mine, &link).unwrap();
     std::os::unix::fs::lchown(&link, Some(65534), None).unwrap();
