@@ -246,20 +246,41 @@ impl Dir {
         finish_dir(fd, &st, path).map(Some)
     }
 
-    /// Opens the file `name` for reading by the rules (None when absent).
-    fn open_checked(&self, name: &str) -> Result<Option<(OwnedFd, Stat)>> {
+    /// Opens the file `name` (`how`: flags::READ or WRITE, with APPEND or CREATE) by the
+    /// rules, the one way every file here is opened: no symlink followed, no wait on a FIFO
+    /// (O_NONBLOCK), and then a regular file of the user's or root's that nobody else may
+    /// write. None when it is absent. `op` names the use, for errors.
+    fn open_file(&self, name: &str, how: i32, mode: u32, op: &'static str) -> Result<Option<(OwnedFd, Stat)>> {
         let path = self.file_path(name);
-        let fd = match sysfs::open_at(Some(self.fd.as_fd()), name.as_bytes(), flags::READ | flags::NOFOLLOW | flags::NONBLOCK, 0) {
+        let fd = match sysfs::open_at(Some(self.fd.as_fd()), name.as_bytes(), how | flags::NOFOLLOW | flags::NONBLOCK, mode) {
             Ok(fd) => fd,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(StoreError::untrusted(&path, "a symlink (not followed)")),
-            // A socket (or a device without a driver) opens as "no such device".
-            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => return Err(StoreError::untrusted(&path, "not a regular file (a socket?)")),
-            Err(e) => return Err(StoreError::io("read", &path, e)),
+            Err(e) => {
+                return Err(match e.raw_os_error() {
+                    Some(libc::ELOOP) => StoreError::untrusted(&path, "a symlink (not followed)"),
+                    // "No such device": a FIFO with no reader, for a non-blocking writer;
+                    // for a reader, a socket (or a device without a driver).
+                    Some(libc::ENXIO) if how & flags::WRITE != 0 => StoreError::untrusted(&path, "it is a FIFO, not a regular file"),
+                    Some(libc::ENXIO) => StoreError::untrusted(&path, "not a regular file (a socket?)"),
+                    _ => StoreError::io(op, &path, e),
+                })
+            }
         };
         let st = sysfs::fstat(fd.as_fd()).map_err(|e| StoreError::io("inspect", &path, e))?;
         check_file(&path, &st)?;
         Ok(Some((fd, st)))
+    }
+
+    /// [`Dir::open_file`] with CREATE: a file missing even so (its directory removed
+    /// meanwhile) is an error.
+    fn create_file(&self, name: &str, how: i32, mode: u32, op: &'static str) -> Result<(OwnedFd, Stat)> {
+        self.open_file(name, how | flags::CREATE, mode, op)?
+            .ok_or_else(|| StoreError::io(op, self.file_path(name), io::ErrorKind::NotFound.into()))
+    }
+
+    /// Opens the file `name` for reading by the rules (None when absent).
+    fn open_checked(&self, name: &str) -> Result<Option<(OwnedFd, Stat)>> {
+        self.open_file(name, flags::READ, 0, "read")
     }
 
     /// Opens the file `name` for reading by the rules (None when absent), for a reader
@@ -376,14 +397,7 @@ impl Dir {
     /// (about 1 ms a call). The same rules as any open: no symlink, no FIFO, nobody else's.
     pub fn overwrite(&self, name: &str, data: &[u8], mode: u32) -> Result<()> {
         let path = self.file_path(name);
-        let fd = sysfs::open_at(Some(self.fd.as_fd()), name.as_bytes(), flags::WRITE | flags::CREATE | flags::NOFOLLOW | flags::NONBLOCK, mode)
-            .map_err(|e| match e.raw_os_error() {
-                Some(c) if c == libc::ELOOP => StoreError::untrusted(&path, "a symlink (not followed)"),
-                Some(c) if c == libc::ENXIO => StoreError::untrusted(&path, "it is a FIFO, not a regular file"),
-                _ => StoreError::io("write", &path, e),
-            })?;
-        let st = sysfs::fstat(fd.as_fd()).map_err(|e| StoreError::io("inspect", &path, e))?;
-        check_file(&path, &st)?;
+        let (fd, st) = self.create_file(name, flags::WRITE, mode, "write")?;
         let written = sysfs::pwrite(fd.as_fd(), data, 0).map_err(|e| StoreError::io("write", &path, e))?;
         if written != data.len() {
             return Err(StoreError::io("write", &path, io::Error::new(io::ErrorKind::WriteZero, "short write")));
@@ -432,21 +446,8 @@ impl Dir {
     /// Opens `name` for appending, created with `mode` if missing: a log, a CSV history.
     /// The same rules as a read: a FIFO, a symlink or another user's file is refused.
     pub fn open_append(&self, name: &str, mode: u32) -> Result<std::fs::File> {
+        let (fd, _) = self.create_file(name, flags::WRITE | flags::APPEND, mode, "open")?;
         let path = self.file_path(name);
-        let fd = sysfs::open_at(
-            Some(self.fd.as_fd()),
-            name.as_bytes(),
-            flags::WRITE | flags::APPEND | flags::CREATE | flags::NOFOLLOW | flags::NONBLOCK,
-            mode,
-        )
-        .map_err(|e| match e.raw_os_error() {
-            Some(c) if c == libc::ELOOP => StoreError::untrusted(&path, "a symlink (not followed)"),
-            // A FIFO with no reader refuses a non-blocking writer.
-            Some(c) if c == libc::ENXIO => StoreError::untrusted(&path, "it is a FIFO, not a regular file"),
-            _ => StoreError::io("open", &path, e),
-        })?;
-        let st = sysfs::fstat(fd.as_fd()).map_err(|e| StoreError::io("inspect", &path, e))?;
-        check_file(&path, &st)?;
         sysfs::set_blocking(fd.as_fd()).map_err(|e| StoreError::io("open", &path, e))?;
         Ok(std::fs::File::from(fd))
     }
@@ -462,15 +463,8 @@ impl Dir {
     /// Takes the lock file `name` (made 0600 if missing; lock files are never removed,
     /// which would race with a waiter): one lock per name, for as long as the guard lives.
     pub fn lock_file(&self, name: &str, b: &mut dyn Blocker) -> Result<Lock> {
-        let path = self.file_path(name);
-        let fd = sysfs::open_at(Some(self.fd.as_fd()), name.as_bytes(), flags::READ | flags::CREATE | flags::NOFOLLOW | flags::NONBLOCK, 0o600)
-            .map_err(|e| match e.raw_os_error() {
-                Some(c) if c == libc::ELOOP => StoreError::untrusted(&path, "a symlink (not followed)"),
-                _ => StoreError::io("lock", &path, e),
-            })?;
-        let st = sysfs::fstat(fd.as_fd()).map_err(|e| StoreError::io("inspect", &path, e))?;
-        check_file(&path, &st)?;
-        Lock::take(fd, LockKind::Exclusive, path, b)
+        let (fd, _) = self.create_file(name, flags::READ, 0o600, "lock")?;
+        Lock::take(fd, LockKind::Exclusive, self.file_path(name), b)
     }
 }
 

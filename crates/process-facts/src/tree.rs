@@ -32,24 +32,30 @@ impl ProcessTable {
     /// Every descendant (zombies included), deepest first (children before their parents), so signalling
     /// in this order never lets a grandchild be reparented away before it is reached.
     pub fn descendants_deepest_first(&self, root: Pid) -> Vec<Pid> {
-        let mut order = Vec::new();
-        let mut stack = vec![(root, false)];
-        while let Some((pid, expanded)) = stack.pop() {
-            if expanded {
-                if pid != root {
-                    order.push(pid);
-                }
-                continue;
+        deepest_first(root, |pid| self.children(pid))
+    }
+}
+
+/// The walk both kinds of child lists share: every descendant of `root` by `children_of`,
+/// deepest first. A PID met twice (a list read while the tree changed) is taken once.
+fn deepest_first(root: Pid, mut children_of: impl FnMut(Pid) -> Vec<Pid>) -> Vec<Pid> {
+    let mut order = Vec::new();
+    let mut stack = vec![(root, false)];
+    while let Some((pid, expanded)) = stack.pop() {
+        if expanded {
+            if pid != root {
+                order.push(pid);
             }
-            stack.push((pid, true));
-            for child in self.children(pid) {
-                if !order.contains(&child) && child != root {
-                    stack.push((child, false));
-                }
+            continue;
+        }
+        stack.push((pid, true));
+        for child in children_of(pid) {
+            if child != root && !order.contains(&child) && !stack.iter().any(|(p, _)| *p == child) {
+                stack.push((child, false));
             }
         }
-        order
     }
+    order
 }
 
 /// Whether the kernel keeps child lists (`/proc/PID/task/TID/children`, with
@@ -72,14 +78,21 @@ fn kernel_children(pid: Pid) -> Option<Vec<Pid>> {
     any.then_some(found)
 }
 
+/// The kernel's list of `pid`'s children, oldest first (None: no such list).
+fn kernel_children_oldest_first(pid: Pid) -> Option<Vec<Pid>> {
+    let mut kids: Vec<(u64, Pid)> = kernel_children(pid)?.into_iter().filter_map(|p| proc::stat(p).ok().map(|s| (s.starttime, p))).collect();
+    kids.sort_unstable();
+    kids.dedup();
+    Some(kids.into_iter().map(|(_, p)| p).collect())
+}
+
 /// Immediate children of `pid`, zombies included, oldest first. Uses the kernel's own list
 /// (`/proc/PID/task/*/children`) when it has one, else a scan of `/proc`.
 pub fn children(pid: Pid) -> std::io::Result<Vec<Pid>> {
-    let Some(found) = kernel_children(pid) else { return Ok(ProcessTable::snapshot()?.children(pid)) };
-    let mut kids: Vec<(u64, Pid)> = found.into_iter().filter_map(|p| proc::stat(p).ok().map(|s| (s.starttime, p))).collect();
-    kids.sort_unstable();
-    kids.dedup();
-    Ok(kids.into_iter().map(|(_, p)| p).collect())
+    match kernel_children_oldest_first(pid) {
+        Some(kids) => Ok(kids),
+        None => Ok(ProcessTable::snapshot()?.children(pid)),
+    }
 }
 
 /// Every descendant of `root` (zombies included), deepest first (children before their
@@ -89,23 +102,8 @@ pub fn descendants_deepest_first(root: Pid) -> std::io::Result<Vec<Pid>> {
     if !has_child_lists(root) {
         return Ok(ProcessTable::snapshot()?.descendants_deepest_first(root));
     }
-    let mut order = Vec::new();
-    let mut stack = vec![(root, false)];
-    while let Some((pid, expanded)) = stack.pop() {
-        if expanded {
-            if pid != root {
-                order.push(pid);
-            }
-            continue;
-        }
-        stack.push((pid, true));
-        for child in children(pid)? {
-            if child != root && !order.contains(&child) && !stack.iter().any(|(p, _)| *p == child) {
-                stack.push((child, false));
-            }
-        }
-    }
-    Ok(order)
+    // A process gone while the tree is walked has no children left: no scan of /proc.
+    Ok(deepest_first(root, |pid| kernel_children_oldest_first(pid).unwrap_or_default()))
 }
 
 /// Everything a service is: `root`, its descendants, and, when `root` leads its own
