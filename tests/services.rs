@@ -434,12 +434,23 @@ fn a_service_that_has_died_is_not_ready_whatever_its_check_says() {
     assert!(out.stderr.contains("rd exited with status 3 before it was ready"), "{out:?}");
 }
 
-/// -f --until-exit for a service that has already exited prints its log and returns.
+/// -f --until-exit for a service that has already exited prints its log and returns: one
+/// that ended after its start returned (its registry entry kept), and one that exited at
+/// once (process-start took its entry back); with neither entry nor log it is an error.
 #[test]
 fn following_until_exit_a_service_already_gone_returns_at_once() {
     let case = Case::new("until-gone");
-    let out = case.zsh("process-start --wait 0 ue 'echo bye' >/dev/null; sleep 0.5; timeout 5 zsh -fc 'source \"$(which _process)\"; process-logs -f --until-exit ue'; print st=$?");
-    assert_eq!(out.stdout, "bye\nst=0\n", "{out:?}");
+    let follow = |name: &str| format!("timeout 5 zsh -fc 'source \"$(which _process)\"; process-logs -f --until-exit {name}'; print st=$?");
+    let out = case.zsh(&format!(
+        "process-start --wait 0 late 'sleep 0.2; echo bye' >/dev/null; sleep 0.8; {}
+         process-start once 'echo at once' >/dev/null 2>&1; print start=$?; {}
+         {}",
+        follow("late"),
+        follow("once"),
+        follow("never")
+    ));
+    assert_eq!(out.stdout, "bye\nst=0\nstart=1\nat once\nst=0\nst=1\n", "{out:?}");
+    assert!(out.stderr.contains("process-logs: never was not started by this library"), "{out:?}");
 }
 
 /// A follower keeps up with rotations faster than it reads: no line is skipped.

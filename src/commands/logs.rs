@@ -77,13 +77,19 @@ pub fn logs(cx: &mut Context, args: &Args) -> Outcome {
     if !follow {
         return Ok(Exit::Success);
     }
-    // With --until-exit: the process whose end ends the follow, then its log writer's.
-    let watched = if args.flag("--until-exit") {
-        let e = entry.as_ref().ok_or_else(|| failed(format!("{name} was not started by this library: nothing to wait for")))?;
-        let main = e.supervisor.filter(Identity::is_alive).unwrap_or(e.identity());
-        Some((PidFd::open(main).ok(), e.logger))
-    } else {
-        None
+    // With --until-exit: the process whose end ends the follow, then its log writer's. A
+    // log with no registry entry is a service that has ended (process-start takes back the
+    // entry of one that exits at once): its tail is all there is.
+    let watched = match (args.flag("--until-exit"), &entry) {
+        (false, _) => None,
+        (true, Some(e)) => {
+            let main = e.supervisor.filter(Identity::is_alive).unwrap_or(e.identity());
+            Some((PidFd::open(main).ok(), e.logger))
+        }
+        (true, None) if log::files(&dir, &name)?.is_empty() => {
+            return Err(failed(format!("{name} was not started by this library: nothing to wait for")))
+        }
+        (true, None) => return Ok(Exit::Success),
     };
     let mut follower = Follower::new(Dir::open(&path)?.ok_or_else(no_log)?, &name, offset)?;
     let out = |cx: &mut Context, follower: &mut Follower| -> Result<(), super::Failure> {
