@@ -310,6 +310,45 @@ fn a_group_writable_directory_is_fine_for_a_private_group_only() {
     chmod(&shared, 0o770);
     let out = env.zsh(&format!("PROCESS_PID_DIR={} process-write-pid x {}", shared.display(), p.pid()));
     assert_refused(&out, "process-write-pid", "writable by group 54321");
+    // The private group's write bit is also an access control list's mask: an entry that
+    // lets another user write (which the mode bits do not show) makes it unsafe on read as
+    // on write; one that lets them read only does not.
+    let pid_dir = env.root.join("acl-pids");
+    fs::create_dir_all(&pid_dir).unwrap();
+    chmod(&pid_dir, 0o775);
+    let use_it = format!("PROCESS_PID_DIR={} process-write-pid a {pid}; print w=$?; PROCESS_PID_DIR={} process-read-pid a; print r=$?", pid_dir.display(), pid_dir.display(), pid = p.pid());
+    if !set_access_acl(&pid_dir, 65534, 5) {
+        eprintln!("no ACLs on this file system: skipping the ACL case");
+        return;
+    }
+    let out = env.zsh(&use_it);
+    assert_eq!(out.stdout, format!("w=0\n{}\nr=0\n", p.pid()), "{out:?}");
+    assert!(set_access_acl(&pid_dir, 65534, 7));
+    let out = env.zsh(&use_it);
+    assert_eq!(out.stdout, "w=1\nr=1\n", "{out:?}");
+    let why = "writable by uid 65534 through its access control list";
+    assert!(out.stderr.lines().count() == 2 && out.stderr.lines().all(|l| l.contains("refusing") && l.contains(why)), "{out:?}");
+}
+
+/// Gives `path` an access control list (rwx for its owner, r-x for its group and others)
+/// with `perm` for the named user `uid`, and the mask (the mode's group bits) that
+/// `setfacl -m u:UID:PERM` computes. False when its file system keeps no ACLs.
+fn set_access_acl(path: &Path, uid: u32, perm: u16) -> bool {
+    const ANY: u32 = u32::MAX;
+    let entries: [(u16, u16, u32); 5] = [(0x01, 7, ANY), (0x02, perm, uid), (0x04, 5, ANY), (0x10, perm | 5, ANY), (0x20, 5, ANY)];
+    let blob: String = 2u32
+        .to_le_bytes()
+        .into_iter()
+        .chain(entries.iter().flat_map(|&(tag, perm, id)| [&tag.to_le_bytes()[..], &perm.to_le_bytes(), &id.to_le_bytes()].concat()))
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    std::process::Command::new(python3())
+        .args(["-c", "import os,sys; os.setxattr(sys.argv[1], 'system.posix_acl_access', bytes.fromhex(sys.argv[2]))"])
+        .arg(path)
+        .arg(blob)
+        .status()
+        .unwrap()
+        .success()
 }
 
 // ---- FIFOs where files belong --------------------------------------------------------------
@@ -707,18 +746,14 @@ fn a_module_another_user_could_have_placed_is_not_loaded() {
     let acl = place("acl");
     let dir = acl.join("zsh_process");
     chmod(&dir, 0o775);
-    let entries: &[(u16, u16, u32)] = &[(1, 7, u32::MAX), (2, 7, 65534), (4, 5, u32::MAX), (0x10, 7, u32::MAX), (0x20, 5, u32::MAX)];
-    let blob: Vec<u8> = 2u32.to_le_bytes().into_iter().chain(entries.iter().flat_map(|&(tag, perm, id)| [tag.to_le_bytes().to_vec(), perm.to_le_bytes().to_vec(), id.to_le_bytes().to_vec()].concat())).collect();
-    let set = std::process::Command::new(python3())
-        .args(["-c", "import os,sys; os.setxattr(sys.argv[1], 'system.posix_acl_access', bytes.fromhex(sys.argv[2]))"])
-        .arg(&dir)
-        .arg(blob.iter().map(|b| format!("{b:02x}")).collect::<String>())
-        .status()
-        .unwrap();
-    if set.success() {
+    if set_access_acl(&dir, 65534, 7) {
         let out = try_load(&acl);
         assert_eq!((out.status, out.stdout.as_str()), (99, ""), "not loaded, so the source fails: {out:?}");
-        assert!(out.stderr.contains("has an access control list"), "{out:?}");
+        assert!(out.stderr.contains("is group-writable with an access control list"), "{out:?}");
+        // One that lets another user read only (the mask shows no group write) is fine.
+        assert!(set_access_acl(&dir, 65534, 5));
+        let out = try_load(&acl);
+        assert_eq!(out.stdout, "loaded\nst=1\n", "{out:?}");
     } else {
         eprintln!("no ACLs on this file system: skipping the ACL case");
     }

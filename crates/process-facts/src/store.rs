@@ -10,7 +10,8 @@
 //!   too is owned by the user or root; below that directory no symlink is followed at all.
 //! - **Writers.** Nothing may be writable by other users; group-writable only when the
 //!   group is private to the owner (its only member, as OpenSSH's StrictModes rule: a
-//!   directory that umask 002 made group-writable for the user's own group is fine). An
+//!   directory that umask 002 made group-writable for the user's own group is fine), and
+//!   then with no access control list entry letting anyone else write. An
 //!   ancestor (`/tmp`) may be world-writable when it is sticky, since then only we can
 //!   rename or remove our entry in it; the configured directory itself may not.
 //! - **Kind.** A file must be a regular file, opened with `O_NONBLOCK | O_NOFOLLOW`, so a
@@ -25,7 +26,7 @@
 //! very builtin a trap interrupted, which cannot finish until the trap does.
 
 use crate::sys::fs::{self as sysfs, flags, LockKind, Stat};
-use crate::sys::{self, AsFd, OwnedFd};
+use crate::sys::{self, AsFd, BorrowedFd, OwnedFd};
 use crate::wait::{Blocker, Flow};
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -129,15 +130,16 @@ fn group_is_private(gid: u32, owner: u32) -> bool {
     v
 }
 
-/// Why `st` is not to be trusted, or None. `passage`: an ancestor only passed through on
-/// the way to the configured directory, which may be a sticky shared directory.
 /// Why a file or directory of another user (not the user's, not root's) is refused.
 fn foreign_owner(st: &Stat) -> Option<String> {
     let me = sys::process::euid();
     (st.uid != me && st.uid != 0).then(|| format!("owned by uid {}, not by you (uid {me}) or root", st.uid))
 }
 
-fn distrust(st: &Stat, passage: bool) -> Option<String> {
+/// Why `st` (the file or directory behind `fd`) is not to be trusted, or None. `passage`:
+/// an ancestor only passed through on the way to the configured directory, which may be a
+/// sticky shared directory.
+fn distrust(fd: BorrowedFd, st: &Stat, passage: bool) -> Option<String> {
     if let Some(why) = foreign_owner(st) {
         return Some(why);
     }
@@ -146,17 +148,59 @@ fn distrust(st: &Stat, passage: bool) -> Option<String> {
     if perms & 0o002 != 0 && !sticky_passage {
         return Some(format!("writable by other users (mode {perms:04o}); chmod o-w it"));
     }
-    if perms & 0o020 != 0 && !sticky_passage && !group_is_private(st.gid, st.uid) {
-        return Some(format!("writable by group {} which has other members (mode {perms:04o}); chmod g-w it", st.gid));
+    if perms & 0o020 != 0 && !sticky_passage {
+        if !group_is_private(st.gid, st.uid) {
+            return Some(format!("writable by group {} which has other members (mode {perms:04o}); chmod g-w it", st.gid));
+        }
+        // With an access control list the group bits are its mask: only then can one of
+        // its entries let another user write, so only then is it read.
+        return acl_writer(fd, st);
     }
     None
 }
 
-fn check_file(path: &Path, st: &Stat) -> Result<()> {
+/// The entry tags and the write bit of a Linux `system.posix_acl_access` attribute: a
+/// little-endian u32 version (2), then 8-byte entries (u16 tag, u16 permissions, u32 id).
+const ACL_VERSION: u32 = 2;
+const ACL_USER: u16 = 0x02;
+const ACL_GROUP: u16 = 0x08;
+const ACL_WRITE: u16 = 0x02;
+
+/// Who, besides the owner and a group private to it, the access control list of the file
+/// behind `fd` lets write: a named user, or a named group with other members.
+fn acl_writer(fd: BorrowedFd, st: &Stat) -> Option<String> {
+    let acl = match sysfs::xattr(fd, c"system.posix_acl_access") {
+        Ok(None) => return None,
+        Ok(Some(acl)) => acl,
+        Err(e) => return Some(format!("its access control list cannot be read ({e})")),
+    };
+    let (version, entries) = acl.split_at_checked(4).unwrap_or_default();
+    if version != ACL_VERSION.to_le_bytes() || entries.len() % 8 != 0 {
+        return Some("its access control list is in a format this library does not know".into());
+    }
+    for e in entries.chunks_exact(8) {
+        let tag = u16::from_le_bytes([e[0], e[1]]);
+        let perm = u16::from_le_bytes([e[2], e[3]]);
+        let id = u32::from_le_bytes([e[4], e[5], e[6], e[7]]);
+        if perm & ACL_WRITE == 0 {
+            continue;
+        }
+        match tag {
+            ACL_USER if id != st.uid => return Some(format!("writable by uid {id} through its access control list; setfacl -x u:{id} it")),
+            ACL_GROUP if !group_is_private(id, st.uid) => {
+                return Some(format!("writable by group {id} through its access control list; setfacl -x g:{id} it"))
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn check_file(path: &Path, fd: BorrowedFd, st: &Stat) -> Result<()> {
     if !st.is_file() {
         return Err(StoreError::untrusted(path, format!("it is {}, not a regular file", st.kind())));
     }
-    match distrust(st, false) {
+    match distrust(fd, st, false) {
         Some(why) => Err(StoreError::untrusted(path, why)),
         None => Ok(()),
     }
@@ -206,7 +250,7 @@ impl Dir {
         use std::os::unix::fs::MetadataExt;
         let Ok(now) = sysfs::fstat(self.fd.as_fd()) else { return false };
         path == self.path
-            && distrust(&now, false).is_none()
+            && distrust(self.fd.as_fd(), &now, false).is_none()
             && std::fs::metadata(path).is_ok_and(|m| m.is_dir() && m.dev() == now.dev && m.ino() == now.ino)
     }
 
@@ -267,7 +311,7 @@ impl Dir {
             }
         };
         let st = sysfs::fstat(fd.as_fd()).map_err(|e| StoreError::io("inspect", &path, e))?;
-        check_file(&path, &st)?;
+        check_file(&path, fd.as_fd(), &st)?;
         Ok(Some((fd, st)))
     }
 
@@ -528,7 +572,7 @@ fn finish_dir(fd: OwnedFd, st: &Stat, path: PathBuf) -> Result<Dir> {
     if !st.is_dir() {
         return Err(StoreError::untrusted(&path, format!("it is {}, not a directory", st.kind())));
     }
-    if let Some(why) = distrust(st, false) {
+    if let Some(why) = distrust(fd.as_fd(), st, false) {
         return Err(StoreError::untrusted(&path, why));
     }
     let dir = sysfs::open_at(Some(fd.as_fd()), b".", flags::READ | flags::DIRECTORY, 0).map_err(|e| StoreError::io("open", &path, e))?;
@@ -583,7 +627,7 @@ fn walk(path: &Path, missing: Missing) -> Result<Option<Dir>> {
         if !st.is_dir() {
             return Err(StoreError::untrusted(&here, format!("it is {}, not a directory", st.kind())));
         }
-        if let Some(why) = distrust(&st, true) {
+        if let Some(why) = distrust(fd.as_fd(), &st, true) {
             return Err(StoreError::untrusted(&here, why));
         }
         walked.push((fd, here));

@@ -2,6 +2,7 @@
 //! path is resolved once and never again behind the caller's back.
 
 use super::{check, with_cstr, AsRawFd, BorrowedFd, OwnedFd};
+use std::ffi::CStr;
 use std::io;
 use std::os::fd::FromRawFd;
 
@@ -88,6 +89,25 @@ pub fn fd_identity(fd: i32) -> Option<(u64, u64)> {
     // SAFETY: fstat on any number is harmless (EBADF when closed).
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_dev, st.st_ino))
+}
+
+/// The extended attribute `name` of the file behind `fd`, any descriptor (O_PATH ones too:
+/// it is read through `/proc/self/fd`, since fgetxattr refuses those). None when the file
+/// has none, or its file system keeps none.
+pub fn xattr(fd: BorrowedFd, name: &CStr) -> io::Result<Option<Vec<u8>>> {
+    let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    with_cstr(path.as_bytes(), |c| {
+        let mut buf = vec![0u8; 4096];
+        // SAFETY: NUL-terminated names; the buffer is valid for its length.
+        match check(unsafe { libc::getxattr(c.as_ptr(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) } as libc::c_long) {
+            Ok(n) => {
+                buf.truncate(n as usize);
+                Ok(Some(buf))
+            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENODATA | libc::EOPNOTSUPP)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    })
 }
 
 /// `readlinkat(dir, name)`: the target of a symlink.
