@@ -496,7 +496,7 @@ fn process_up_checks_every_entrys_options_before_starting_anything() {
     let mark = &case.marker;
     let d = case.dir.join("app");
     std::fs::create_dir_all(&d).unwrap();
-    for bad in ["--max-restarts x", "--window abc", "--delay -1", "--after", "--ready-port 99999", "--bogus"] {
+    for bad in ["--max-restarts x", "--window abc", "--delay -1", "--after", "--ready-port 99999", "--bogus", "--ready-log 'unclosed"] {
         write(&d, "Procfile", &format!("good: exec sleep {mark}\nbad: exec sleep {mark} #process: {bad}\n"));
         let out = case.zsh(&format!("cd {} && process-up; print st=$?", d.display()));
         assert!(out.stdout.ends_with("st=2\n"), "{bad}: {out:?}");

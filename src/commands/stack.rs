@@ -154,7 +154,10 @@ fn load(cx: &mut Context, args: &Args) -> Result<Stack, Failure> {
             }
         }
     };
-    let (entries, skipped) = stack::parse_procfile(&text, &env, base_port).map_err(|e| failed(format!("{}: {e}", procfile.display())))?;
+    let (entries, skipped) = stack::parse_procfile(&text, &env, base_port).map_err(|e| match e {
+        stack::ProcfileError::Refused(_) => failed(format!("{}: {e}", procfile.display())),
+        stack::ProcfileError::Options { .. } => usage(format!("{}: {e}", procfile.display())),
+    })?;
     for s in skipped {
         cx.warn(&format!("{}:{}: not a 'name: command' line, skipped: {}", procfile.display(), s.line, s.text.trim()));
     }

@@ -70,11 +70,22 @@ pub struct Skipped {
     pub text: String,
 }
 
+/// Why a Procfile is not taken.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ProcfileError {
+    /// The file as a whole: a name given twice, a NUL, no entry, `$PORT` out of range.
+    #[error("{0}")]
+    Refused(String),
+    /// An entry's `#process:` options cannot be read (bad quoting): bad usage, as a bad
+    /// option there is.
+    #[error("line {line}: entry {entry}: {why}")]
+    Options { line: usize, entry: String, why: String },
+}
+
 /// Parses a Procfile. `env` is what `$VAR` in options may name (the `.env`'s variables),
 /// `base_port` the first entry's `$PORT`. Lines that are neither entries, comments nor
-/// blank come back as [`Skipped`] (foreman ignores them too; the caller says so). Errors:
-/// a name given twice, bad quoting in the options, no entry at all.
-pub fn parse_procfile(text: &str, env: &[(String, String)], base_port: u16) -> Result<(Vec<Entry>, Vec<Skipped>), String> {
+/// blank come back as [`Skipped`] (foreman ignores them too; the caller says so).
+pub fn parse_procfile(text: &str, env: &[(String, String)], base_port: u16) -> Result<(Vec<Entry>, Vec<Skipped>), ProcfileError> {
     let mut entries: Vec<Entry> = Vec::new();
     let mut skipped = Vec::new();
     for (i, raw) in text.lines().enumerate() {
@@ -89,29 +100,29 @@ pub fn parse_procfile(text: &str, env: &[(String, String)], base_port: u16) -> R
         let rest = rest.trim();
         // No command line holds one, and it would fail only at launch, after recording.
         if rest.contains('\0') {
-            return Err(format!("line {}: the command of '{name}' holds a NUL byte", i + 1));
+            return Err(ProcfileError::Refused(format!("line {}: the command of '{name}' holds a NUL byte", i + 1)));
         }
         if rest.is_empty() {
             skipped.push(Skipped { line: i + 1, text: raw.to_string() });
             continue;
         }
         if entries.iter().any(|e| e.name == name) {
-            return Err(format!("line {}: '{name}' is given twice", i + 1));
+            return Err(ProcfileError::Refused(format!("line {}: '{name}' is given twice", i + 1)));
         }
         let index = entries.len() as u32;
         let port = u32::from(base_port) + 100 * index;
-        let port = u16::try_from(port).map_err(|_| format!("line {}: $PORT for '{name}' would be {port}, past 65535", i + 1))?;
+        let port = u16::try_from(port).map_err(|_| ProcfileError::Refused(format!("line {}: $PORT for '{name}' would be {port}, past 65535", i + 1)))?;
         let (command, options) = match find_options(rest) {
             Some(at) => (rest[..at].trim_end(), &rest[at + OPTIONS_MARK.len()..]),
             None => (rest, ""),
         };
         let mut vars: Vec<(String, String)> = env.to_vec();
         vars.push(("PORT".into(), port.to_string()));
-        let options = words(options, &vars).map_err(|e| format!("line {}: {e}", i + 1))?;
+        let options = words(options, &vars).map_err(|why| ProcfileError::Options { line: i + 1, entry: name.to_string(), why })?;
         entries.push(Entry { name: name.to_string(), command: command.to_string(), options, port });
     }
     if entries.is_empty() {
-        return Err("no 'name: command' entry in it".into());
+        return Err(ProcfileError::Refused("no 'name: command' entry in it".into()));
     }
     Ok((entries, skipped))
 }
@@ -344,15 +355,19 @@ mod tests {
         assert_eq!(entries[2].port, 5200);
         assert_eq!(entries[1].after(), ["web"]);
         assert_eq!(skipped, [Skipped { line: 5, text: "not an entry".into() }]);
-        assert!(parse_procfile("a: x\na: y\n", &[], BASE_PORT).unwrap_err().contains("twice"));
+        let why = |text: &str, base| parse_procfile(text, &[], base).unwrap_err().to_string();
+        assert!(why("a: x\na: y\n", BASE_PORT).contains("twice"));
         assert!(parse_procfile("# nothing\n", &[], BASE_PORT).is_err());
-        assert!(parse_procfile("a: x #process: --ready-log 'open\n", &[], BASE_PORT).unwrap_err().contains("quote"));
-        assert!(parse_procfile("a: x\nb: y\n", &[], 65500).unwrap_err().contains("65535"));
+        assert_eq!(
+            parse_procfile("a: x #process: --ready-log 'open\n", &[], BASE_PORT).unwrap_err(),
+            ProcfileError::Options { line: 1, entry: "a".into(), why: "an unclosed quote in the options".into() }
+        );
+        assert!(why("a: x\nb: y\n", 65500).contains("65535"));
         // A name the store could not record is no entry; a NUL is refused before anything.
         let long = format!("{}: sleep 5\nok: sleep 5\n", "n".repeat(300));
         let (entries, skipped) = parse_procfile(&long, &[], BASE_PORT).unwrap();
         assert_eq!((entries.len(), skipped.len()), (1, 1));
-        assert!(parse_procfile("a: x\0y\n", &[], BASE_PORT).unwrap_err().contains("NUL"));
+        assert!(why("a: x\0y\n", BASE_PORT).contains("NUL"));
     }
 
     #[test]
