@@ -480,8 +480,8 @@ impl Dir {
 
     /// What the file `name` is now (without following a symlink), if it exists.
     pub fn stat(&self, name: &str) -> Result<Option<Stat>> {
-        match sysfs::open_at(Some(self.fd.as_fd()), name.as_bytes(), flags::PATH | flags::NOFOLLOW, 0) {
-            Ok(fd) => sysfs::fstat(fd.as_fd()).map(Some).map_err(|e| StoreError::io("inspect", self.file_path(name), e)),
+        match sysfs::stat_at(self.fd.as_fd(), name.as_bytes()) {
+            Ok(st) => Ok(Some(st)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StoreError::io("inspect", self.file_path(name), e)),
         }

@@ -83,6 +83,17 @@ pub fn fstat(fd: BorrowedFd) -> io::Result<Stat> {
     Ok(Stat::from(&st))
 }
 
+/// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)`: what `name` is, a symlink itself included,
+/// in one call (no descriptor opened).
+pub fn stat_at(dir: BorrowedFd, name: &[u8]) -> io::Result<Stat> {
+    with_cstr(name, |c| {
+        // SAFETY: a NUL-terminated name; fstatat fills a plain C struct.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        check(unsafe { libc::fstatat(dir.as_raw_fd(), c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) } as libc::c_long)?;
+        Ok(Stat::from(&st))
+    })
+}
+
 /// The (device, inode) of any descriptor number, open or not: None when it is not open.
 /// For checking that a descriptor kept across calls is still the one we opened.
 pub fn fd_identity(fd: i32) -> Option<(u64, u64)> {
