@@ -111,6 +111,34 @@ fn a_script_builds_the_module_on_first_load() {
     assert_eq!(out.stdout, "loaded\n", "{out:?}\n{}", read_text(build.join("build.log")));
     assert_eq!(out.stderr, "_process: building the native module (once)\n", "{out:?}");
     assert!(build.join("lib/zsh_process/process.so").exists() && build.join("share/zsh-process/help/process-stop").exists());
+    the_installed_shim_is_read_compiled(&env, &build);
+}
+
+/// scripts/install compiles the shim for this zsh (bin/_process.zwc), `source` reads that
+/// instead of the text, and it is the very same library.
+fn the_installed_shim_is_read_compiled(env: &Env, prefix: &Path) {
+    let zsh = |script: &str, args: &[&Path]| {
+        let mut c = std::process::Command::new("zsh");
+        c.args(["-f", "-c", script, "_"]).args(args).env("PROCESS_MODULE_PATH", prefix.join("lib")).env("HOME", &env.root);
+        Env::output_of(c)
+    };
+    let listed = zsh("zcompile -t $1; print -r -- $ZSH_VERSION", &[&prefix.join("bin/_process.zwc")]);
+    let lines: Vec<&str> = listed.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{listed:?}");
+    assert!(lines[0].starts_with("zwc file (") && lines[0].ends_with(&format!(") for zsh-{}", lines[2])), "made by this zsh: {listed:?}");
+    assert_eq!(lines[1], prefix.join("bin/_process").to_str().unwrap(), "{listed:?}");
+    // A copy whose text says otherwise, and is older than its .zwc: what runs is the .zwc.
+    let copy = scratch("zwc-copy");
+    std::fs::copy(prefix.join("bin/_process.zwc"), copy.join("_process.zwc")).unwrap();
+    std::fs::write(copy.join("_process"), "print -r -- the text was parsed; return 7\n").unwrap();
+    let older = std::fs::File::options().write(true).open(copy.join("_process")).unwrap();
+    older.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(60)).unwrap();
+    let defs = "source $1 || exit 1; typeset -f -m '_process*' 'process-*'; print -l ${(k)builtins[(I)process-*]}";
+    let compiled = zsh(defs, &[&copy.join("_process")]);
+    let text = zsh(defs, &[&repo_root().join("zsh/_process")]);
+    assert_eq!(compiled.status, 0, "{compiled:?}");
+    assert!(compiled.stdout.contains("process-stop") && compiled.stdout.contains("_process-emit"), "{compiled:?}");
+    assert_eq!(compiled.stdout, text.stdout, "the compiled shim defines what the text does");
 }
 
 #[test]
