@@ -764,3 +764,25 @@ fn a_module_another_user_could_have_placed_is_not_loaded() {
     assert_eq!((out.status, out.stdout.as_str()), (99, ""), "not loaded, so the source fails: {out:?}");
     assert!(out.stderr.contains(&format!("{} belongs to another user", link.display())), "{out:?}");
 }
+
+/// What the module keeps open between calls (the sample store, process-exists's pidfds)
+/// sits out of the way of the numbers scripts use, and a script's own descriptor put at
+/// any of those numbers (`7>file`) is never closed, used or replaced by the next call.
+#[test]
+fn a_scripts_own_descriptors_are_never_taken_by_the_module() {
+    let case = Case::new("script-fds");
+    let d = case.dir.display();
+    let out = case.zsh(&format!(
+        "process-get-cpu -v x $$; process-exists $$; process-get-info -v i $$
+         print kept=${{(j:,:)${{(n)$(print -l /proc/$$/fd/*(N:t))}}:#([0-2]|1[0-9])}}
+         for n in {{3..9}}; do eval \"exec $n>{d}/f$n\"; done
+         process-get-cpu -v x $$; process-exists $$; process-get-cpu -v x $$
+         for n in {{3..9}}; do eval \"print -u$n line$n && exec $n>&-\" || print failed=$n; done"
+    ));
+    let kept: Vec<i32> = out.stdout.lines().find_map(|l| l.strip_prefix("kept=")).unwrap_or_default().split(',').filter(|s| !s.is_empty()).map(|n| n.parse().unwrap()).collect();
+    assert!(!kept.is_empty() && kept.iter().all(|&n| n >= 200), "kept descriptors at 200 and up: {out:?}");
+    assert!(!out.stdout.contains("failed="), "{out:?}");
+    for n in 3..=9 {
+        assert_eq!(read_text(case.dir.join(format!("f{n}"))), format!("line{n}\n"), "fd {n}: {out:?}");
+    }
+}

@@ -11,6 +11,7 @@
 pub mod cpu;
 pub mod find;
 pub mod journal;
+pub mod kept;
 pub mod liveness;
 pub mod log;
 pub mod pid;

@@ -7,27 +7,20 @@
 //! process, so once it reports an exit the PID is looked up afresh: it may be a zombie
 //! now, or a new process that reused the number.
 //!
-//! Kept descriptors are close-on-exec and live at 200 and above, out of the way of those
-//! scripts use (zsh hands out `{fd}` from 10 up, `n>` takes one digit); at most
-//! [`MAX_KEPT`].
+//! The pidfds are [`KeptFd`]s (out of the way of the numbers scripts use, and never used
+//! or closed once a script has reused their number); at most [`MAX_KEPT`].
 
+use crate::kept::KeptFd;
 use crate::proc::{self, Identity};
 use crate::sys::{self, AsFd, AsRawFd, OwnedFd};
 use crate::Pid;
 use std::collections::HashMap;
 
-const KEPT_FD_MIN: i32 = 200;
 pub const MAX_KEPT: usize = 32;
-
-struct Kept {
-    fd: OwnedFd,
-    /// (device, inode) of the pidfd when we opened it.
-    key: (u64, u64),
-}
 
 #[derive(Default)]
 pub struct Liveness {
-    kept: HashMap<Pid, Kept>,
+    kept: HashMap<Pid, KeptFd>,
 }
 
 impl Liveness {
@@ -41,15 +34,9 @@ impl Liveness {
             return false;
         }
         if let Some(k) = self.kept.remove(&pid) {
-            let raw = k.fd.as_raw_fd();
-            if sys::fs::fd_identity(raw) == Some(k.key) {
-                if matches!(sys::poll(&mut [sys::readable(raw)], 0), Ok(0)) {
-                    self.kept.insert(pid, k);
-                    return true;
-                }
-            } else {
-                // A script closed or reused the number: it is not ours to close any more.
-                std::mem::forget(k.fd);
+            if k.is_ours() && matches!(sys::poll(&mut [sys::readable(k.as_fd().as_raw_fd())], 0), Ok(0)) {
+                self.kept.insert(pid, k);
+                return true;
             }
         }
         // The pidfd first (EINVAL: a thread ID, not a process; ESRCH: none): if the PID is
@@ -69,27 +56,16 @@ impl Liveness {
     }
 
     fn keep(&mut self, pid: Pid, fd: OwnedFd) {
-        let Ok(high) = sys::fs::dup_above(fd.as_fd(), KEPT_FD_MIN) else { return };
-        let Some(key) = sys::fs::fd_identity(high.as_raw_fd()) else { return };
+        let Ok(kept) = KeptFd::new(fd.as_fd()) else { return };
         if self.kept.len() >= MAX_KEPT {
             self.clear();
         }
-        self.kept.insert(pid, Kept { fd: high, key });
+        self.kept.insert(pid, kept);
     }
 
     /// Closes every kept descriptor that is still ours.
     pub fn clear(&mut self) {
-        for (_, k) in self.kept.drain() {
-            if sys::fs::fd_identity(k.fd.as_raw_fd()) != Some(k.key) {
-                std::mem::forget(k.fd);
-            }
-        }
-    }
-}
-
-impl Drop for Liveness {
-    fn drop(&mut self) {
-        self.clear();
+        self.kept.clear();
     }
 }
 
@@ -125,7 +101,7 @@ mod tests {
         let mut child = Command::new("sleep").arg("30").spawn().unwrap();
         let pid = child.id() as Pid;
         assert!(cache.is_alive(pid));
-        let fd = cache.kept[&pid].fd.as_raw_fd();
+        let fd = cache.kept[&pid].as_fd().as_raw_fd();
         // A script puts something else at that number.
         let f = std::fs::File::open("/dev/null").unwrap();
         let devnull = std::fs::File::open("/dev/null").unwrap();

@@ -45,9 +45,9 @@ pub struct Store {
 }
 
 impl Store {
-    /// The store at `path`, made (0700) if missing.
+    /// The store at `path`, made (0700) if missing, kept open across calls.
     pub fn open(path: &Path) -> Result<Store> {
-        Ok(Store { dir: Dir::create(path)? })
+        Ok(Store { dir: Dir::create(path)?.keep()? })
     }
 
     /// True while the open store is still the one at `path` (see [`Dir::still_at`]).

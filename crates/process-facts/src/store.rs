@@ -27,6 +27,7 @@
 
 use crate::sys::fs::{self as sysfs, flags, LockKind, Stat};
 use crate::sys::{self, AsFd, BorrowedFd, OwnedFd};
+use crate::kept::KeptFd;
 use crate::wait::{Blocker, Flow};
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -210,8 +211,14 @@ fn check_file(path: &Path, fd: BorrowedFd, st: &Stat) -> Result<()> {
 
 /// A directory that passed the rules, open for `*at` calls.
 pub struct Dir {
-    fd: OwnedFd,
+    fd: DirFd,
     path: PathBuf,
+}
+
+/// A directory's descriptor: open for one call, or kept across calls ([`Dir::keep`]).
+enum DirFd {
+    Open(OwnedFd),
+    Kept(KeptFd),
 }
 
 impl std::fmt::Debug for Dir {
@@ -248,15 +255,18 @@ impl Dir {
     /// walk.
     pub fn still_at(&self, path: &Path) -> bool {
         use std::os::unix::fs::MetadataExt;
-        let Ok(now) = sysfs::fstat(self.fd.as_fd()) else { return false };
+        if matches!(&self.fd, DirFd::Kept(fd) if !fd.is_ours()) {
+            return false;
+        }
+        let Ok(now) = sysfs::fstat(self.fd()) else { return false };
         path == self.path
-            && distrust(self.fd.as_fd(), &now, false).is_none()
+            && distrust(self.fd(), &now, false).is_none()
             && std::fs::metadata(path).is_ok_and(|m| m.is_dir() && m.dev() == now.dev && m.ino() == now.ino)
     }
 
     /// True when `other` is this very directory (by device and inode).
     pub fn is(&self, other: &Dir) -> bool {
-        match (sysfs::fstat(self.fd.as_fd()), sysfs::fstat(other.fd.as_fd())) {
+        match (sysfs::fstat(self.fd()), sysfs::fstat(other.fd())) {
             (Ok(a), Ok(b)) => a.dev == b.dev && a.ino == b.ino,
             _ => false,
         }
@@ -279,7 +289,7 @@ impl Dir {
 
     fn child_dir(&self, name: &str, missing: Missing) -> Result<Option<Dir>> {
         let path = self.file_path(name);
-        let fd = match step(&self.fd, name.as_bytes(), &path, missing)? {
+        let fd = match step(self.fd(), name.as_bytes(), &path, missing)? {
             Some(fd) => fd,
             None => return Ok(None),
         };
@@ -296,7 +306,7 @@ impl Dir {
     /// write. None when it is absent. `op` names the use, for errors.
     fn open_file(&self, name: &str, how: i32, mode: u32, op: &'static str) -> Result<Option<(OwnedFd, Stat)>> {
         let path = self.file_path(name);
-        let fd = match sysfs::open_at(Some(self.fd.as_fd()), name.as_bytes(), how | flags::NOFOLLOW | flags::NONBLOCK, mode) {
+        let fd = match sysfs::open_at(Some(self.fd()), name.as_bytes(), how | flags::NOFOLLOW | flags::NONBLOCK, mode) {
             Ok(fd) => fd,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => {
@@ -335,7 +345,18 @@ impl Dir {
 
     /// The directory's descriptor, for watching it (inotify) or binding a socket in it.
     pub fn fd(&self) -> sys::BorrowedFd<'_> {
-        self.fd.as_fd()
+        match &self.fd {
+            DirFd::Open(fd) => fd.as_fd(),
+            DirFd::Kept(fd) => fd.as_fd(),
+        }
+    }
+
+    /// This directory with its descriptor made fit to keep across builtin calls, while the
+    /// user's scripts run in between (see [`crate::kept`]); use it only after
+    /// [`Dir::still_at`] says it is still there.
+    pub fn keep(self) -> Result<Dir> {
+        let kept = KeptFd::new(self.fd()).map_err(|e| StoreError::io("keep open", &self.path, e))?;
+        Ok(Dir { fd: DirFd::Kept(kept), path: self.path })
     }
 
     /// Reads up to `limit` bytes of `fd` (one more tells the caller it was longer).
@@ -414,7 +435,7 @@ impl Dir {
         let (tmp, fd) = loop {
             let tmp = format!(".{name}.tmp.{}.{attempt}", sys::process::pid());
             match sysfs::open_at(
-                Some(self.fd.as_fd()),
+                Some(self.fd()),
                 tmp.as_bytes(),
                 flags::WRITE | flags::CREATE | flags::EXCLUSIVE | flags::NOFOLLOW,
                 mode,
@@ -426,9 +447,9 @@ impl Dir {
         };
         let result = write_all(&fd, data)
             .and_then(|_| if sync { sysfs::fsync(fd.as_fd()) } else { Ok(()) })
-            .and_then(|_| sysfs::rename_at(self.fd.as_fd(), tmp.as_bytes(), name.as_bytes()));
+            .and_then(|_| sysfs::rename_at(self.fd(), tmp.as_bytes(), name.as_bytes()));
         if let Err(e) = result {
-            let _ = sysfs::unlink_at(self.fd.as_fd(), tmp.as_bytes());
+            let _ = sysfs::unlink_at(self.fd(), tmp.as_bytes());
             return Err(err(e));
         }
         Ok(())
@@ -455,7 +476,7 @@ impl Dir {
     /// Removes the file `name`; true when there was one. A symlink or a FIFO in its place
     /// is removed itself: unlinking never follows or opens anything.
     pub fn remove(&self, name: &str) -> Result<bool> {
-        match sysfs::unlink_at(self.fd.as_fd(), name.as_bytes()) {
+        match sysfs::unlink_at(self.fd(), name.as_bytes()) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(StoreError::io("remove", self.file_path(name), e)),
@@ -464,12 +485,12 @@ impl Dir {
 
     /// Renames `from` to `to` in this directory (replacing `to`).
     pub fn rename(&self, from: &str, to: &str) -> Result<()> {
-        sysfs::rename_at(self.fd.as_fd(), from.as_bytes(), to.as_bytes()).map_err(|e| StoreError::io("rename", self.file_path(from), e))
+        sysfs::rename_at(self.fd(), from.as_bytes(), to.as_bytes()).map_err(|e| StoreError::io("rename", self.file_path(from), e))
     }
 
     /// The UTF-8 names in this directory, sorted (hidden ones too: callers filter).
     pub fn names(&self) -> Result<Vec<String>> {
-        let mut names: Vec<String> = sysfs::list_dir(self.fd.as_fd())
+        let mut names: Vec<String> = sysfs::list_dir(self.fd())
             .map_err(|e| StoreError::io("list", &self.path, e))?
             .into_iter()
             .filter_map(|n| String::from_utf8(n).ok())
@@ -480,7 +501,7 @@ impl Dir {
 
     /// What the file `name` is now (without following a symlink), if it exists.
     pub fn stat(&self, name: &str) -> Result<Option<Stat>> {
-        match sysfs::stat_at(self.fd.as_fd(), name.as_bytes()) {
+        match sysfs::stat_at(self.fd(), name.as_bytes()) {
             Ok(st) => Ok(Some(st)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StoreError::io("inspect", self.file_path(name), e)),
@@ -499,7 +520,7 @@ impl Dir {
     /// Takes a lock on this directory itself: exclusive for a read-modify-write of its
     /// files, shared for reading several of them as one.
     pub fn lock(&self, kind: LockKind, b: &mut dyn Blocker) -> Result<Lock> {
-        let fd = sysfs::open_at(Some(self.fd.as_fd()), b".", flags::READ | flags::DIRECTORY, 0)
+        let fd = sysfs::open_at(Some(self.fd()), b".", flags::READ | flags::DIRECTORY, 0)
             .map_err(|e| StoreError::io("lock", &self.path, e))?;
         Lock::take(fd, kind, self.path.clone(), b)
     }
@@ -549,12 +570,12 @@ fn write_all(fd: &OwnedFd, mut data: &[u8]) -> io::Result<()> {
 
 /// Opens the component `name` of `parent` as an O_PATH handle without following it, made
 /// (0700) first when missing and asked to. None when missing.
-fn step(parent: &OwnedFd, name: &[u8], path: &Path, missing: Missing) -> Result<Option<OwnedFd>> {
-    let open = || sysfs::open_at(Some(parent.as_fd()), name, flags::PATH | flags::NOFOLLOW, 0);
+fn step(parent: BorrowedFd, name: &[u8], path: &Path, missing: Missing) -> Result<Option<OwnedFd>> {
+    let open = || sysfs::open_at(Some(parent), name, flags::PATH | flags::NOFOLLOW, 0);
     match open() {
         Ok(fd) => Ok(Some(fd)),
         Err(e) if e.kind() == io::ErrorKind::NotFound && missing == Missing::Create => {
-            match sysfs::mkdir_at(parent.as_fd(), name, 0o700) {
+            match sysfs::mkdir_at(parent, name, 0o700) {
                 Ok(()) => {}
                 // Someone made it meanwhile: it is checked like any other below.
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
@@ -576,7 +597,7 @@ fn finish_dir(fd: OwnedFd, st: &Stat, path: PathBuf) -> Result<Dir> {
         return Err(StoreError::untrusted(&path, why));
     }
     let dir = sysfs::open_at(Some(fd.as_fd()), b".", flags::READ | flags::DIRECTORY, 0).map_err(|e| StoreError::io("open", &path, e))?;
-    Ok(Dir { fd: dir, path })
+    Ok(Dir { fd: DirFd::Open(dir), path })
 }
 
 /// Resolves `path` from `/`, one component at a time, checking each (see the module
@@ -601,7 +622,7 @@ fn walk(path: &Path, missing: Missing) -> Result<Option<Dir>> {
         let (parent, parent_path) = walked.last().expect("the root stays");
         let here = parent_path.join(OsStr::from_bytes(&name));
         let last = todo.is_empty();
-        let Some(fd) = step(parent, &name, &here, missing)? else { return Ok(None) };
+        let Some(fd) = step(parent.as_fd(), &name, &here, missing)? else { return Ok(None) };
         let st = sysfs::fstat(fd.as_fd()).map_err(|e| StoreError::io("inspect", &here, e))?;
         if st.is_symlink() {
             let me = sys::process::euid();
