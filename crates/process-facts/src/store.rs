@@ -21,11 +21,6 @@
 //!   are written whole into a temporary name and renamed into place, so a reader never sees
 //!   half a file.
 //!
-//! - **Walks remembered.** A directory walked to is kept open ([`crate::kept`]), so the
-//!   next call for the same path (in this shell or a `$(...)` subshell of it) checks
-//!   that the path still leads to that very directory and that it still passes the rules,
-//!   instead of walking again: a few system calls instead of three per component.
-//!
 //! Locks are `flock`s on a directory or on a lock file. A lock this process already holds
 //! is refused at once ([`StoreError::Busy`]) instead of waited for: the holder may be the
 //! very builtin a trap interrupted, which cannot finish until the trap does.
@@ -216,8 +211,14 @@ fn check_file(path: &Path, fd: BorrowedFd, st: &Stat) -> Result<()> {
 
 /// A directory that passed the rules, open for `*at` calls.
 pub struct Dir {
-    fd: OwnedFd,
+    fd: DirFd,
     path: PathBuf,
+}
+
+/// A directory's descriptor: open for one call, or kept across calls ([`Dir::keep`]).
+enum DirFd {
+    Open(OwnedFd),
+    Kept(KeptFd),
 }
 
 impl std::fmt::Debug for Dir {
@@ -246,6 +247,21 @@ impl Dir {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// True while `path` still leads to this very directory and it still passes the rules:
+    /// a directory kept open across calls is then as good as walking to it again (only its
+    /// owner or root could have changed the way to it), at two system calls instead of a
+    /// walk.
+    pub fn still_at(&self, path: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        if matches!(&self.fd, DirFd::Kept(fd) if !fd.is_ours()) {
+            return false;
+        }
+        let Ok(now) = sysfs::fstat(self.fd()) else { return false };
+        path == self.path
+            && distrust(self.fd(), &now, false).is_none()
+            && std::fs::metadata(path).is_ok_and(|m| m.is_dir() && m.dev() == now.dev && m.ino() == now.ino)
     }
 
     /// True when `other` is this very directory (by device and inode).
@@ -329,7 +345,18 @@ impl Dir {
 
     /// The directory's descriptor, for watching it (inotify) or binding a socket in it.
     pub fn fd(&self) -> sys::BorrowedFd<'_> {
-        self.fd.as_fd()
+        match &self.fd {
+            DirFd::Open(fd) => fd.as_fd(),
+            DirFd::Kept(fd) => fd.as_fd(),
+        }
+    }
+
+    /// This directory with its descriptor made fit to keep across builtin calls, while the
+    /// user's scripts run in between (see [`crate::kept`]); use it only after
+    /// [`Dir::still_at`] says it is still there.
+    pub fn keep(self) -> Result<Dir> {
+        let kept = KeptFd::new(self.fd()).map_err(|e| StoreError::io("keep open", &self.path, e))?;
+        Ok(Dir { fd: DirFd::Kept(kept), path: self.path })
     }
 
     /// Reads up to `limit` bytes of `fd` (one more tells the caller it was longer).
@@ -570,88 +597,12 @@ fn finish_dir(fd: OwnedFd, st: &Stat, path: PathBuf) -> Result<Dir> {
         return Err(StoreError::untrusted(&path, why));
     }
     let dir = sysfs::open_at(Some(fd.as_fd()), b".", flags::READ | flags::DIRECTORY, 0).map_err(|e| StoreError::io("open", &path, e))?;
-    Ok(Dir { fd: dir, path })
-}
-
-/// True while `path` leads to the directory `fd` and it still passes the rules: a
-/// directory walked to before is then as good as walked to again, at two system calls
-/// instead of a walk. (Every directory on the way passed the rules then, so only the user
-/// or root could have changed the way since; whatever they changed it to, `path` must
-/// still lead to this very directory.)
-fn leads_to(fd: BorrowedFd, path: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(now) = sysfs::fstat(fd) else { return false };
-    now.is_dir()
-        && distrust(fd, &now, false).is_none()
-        && std::fs::metadata(path).is_ok_and(|m| m.is_dir() && m.dev() == now.dev && m.ino() == now.ino)
-}
-
-/// A directory walked to already: asked for as `asked`, found at `path`, kept open.
-struct Walked {
-    asked: PathBuf,
-    path: PathBuf,
-    fd: KeptFd,
-}
-
-/// How many walked directories are kept (a call uses two or three: the PID directory, the
-/// state directory and one below it).
-const MAX_WALKED: usize = 8;
-
-thread_local! {
-    /// The directories walked to lately, so that the next call (in this shell, or a
-    /// `$(...)` subshell of it) checks instead of walking again.
-    static WALKED: RefCell<VecDeque<Walked>> = const { RefCell::new(VecDeque::new()) };
-}
-
-/// The directory `asked` leads to, when it was walked to lately and is still there and
-/// trusted (a descriptor of its own for this call, a dup of the kept one: they share one
-/// open file description, which is why [`Dir::lock`] opens its own to lock).
-fn walked_before(asked: &Path) -> Option<Dir> {
-    WALKED
-        .try_with(|w| {
-            let mut w = w.try_borrow_mut().ok()?;
-            let i = w.iter().position(|e| e.asked == asked)?;
-            let e = &w[i];
-            if e.fd.is_ours() && leads_to(e.fd.as_fd(), asked) {
-                if let Ok(fd) = sysfs::dup_above(e.fd.as_fd(), 0) {
-                    return Some(Dir { fd, path: e.path.clone() });
-                }
-            }
-            w.remove(i);
-            None
-        })
-        .ok()
-        .flatten()
-}
-
-fn remember_walk(asked: &Path, dir: &Dir) {
-    let Ok(fd) = KeptFd::new(dir.fd()) else { return };
-    let _ = WALKED.try_with(|w| {
-        if let Ok(mut w) = w.try_borrow_mut() {
-            w.retain(|e| e.asked != asked);
-            if w.len() >= MAX_WALKED {
-                w.pop_front();
-            }
-            w.push_back(Walked { asked: asked.to_path_buf(), path: dir.path.clone(), fd });
-        }
-    });
-}
-
-/// The directory at `path`: from [`walked_before`], else walked to and remembered.
-fn walk(path: &Path, missing: Missing) -> Result<Option<Dir>> {
-    if let Some(dir) = walked_before(path) {
-        return Ok(Some(dir));
-    }
-    let dir = walk_from_root(path, missing)?;
-    if let Some(dir) = &dir {
-        remember_walk(path, dir);
-    }
-    Ok(dir)
+    Ok(Dir { fd: DirFd::Open(dir), path })
 }
 
 /// Resolves `path` from `/`, one component at a time, checking each (see the module
 /// documentation). `..` steps back along the path actually walked.
-fn walk_from_root(path: &Path, missing: Missing) -> Result<Option<Dir>> {
+fn walk(path: &Path, missing: Missing) -> Result<Option<Dir>> {
     let absolute = if path.is_absolute() {
         path.to_path_buf()
     } else {
