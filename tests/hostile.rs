@@ -786,3 +786,40 @@ fn a_scripts_own_descriptors_are_never_taken_by_the_module() {
         assert_eq!(read_text(case.dir.join(format!("f{n}"))), format!("line{n}\n"), "fd {n}: {out:?}");
     }
 }
+
+/// Nothing of a directory's trust carries over from one call to the next in one shell: the
+/// directory, or one above it, made unsafe, or replaced by another user's, between two
+/// calls, is refused by the next call, exactly as by a fresh shell (the sample store too).
+#[test]
+fn a_directory_changed_between_two_calls_of_one_shell_is_checked_again() {
+    let env = Env::new("walked");
+    let sentinel = Proc::sleeper();
+    let d = env.root.join("run");
+    fs::create_dir_all(d.join("a")).unwrap();
+    chmod(&env.root, 0o755);
+    let out = env.zsh(&format!(
+        "PROCESS_PID_DIR={d}/a/pids XDG_RUNTIME_DIR={d}/a
+         process-write-pid web {s}; process-read-pid web >/dev/null; print r0=$?; process-get-cpu -v x $$; print c0=$?
+         chmod 777 {d}/a/pids; process-read-pid web; print r1=$?
+         chmod 700 {d}/a/pids; chmod 777 {d}/a; process-read-pid web; print r2=$?; process-get-cpu -v x $$ 2>&1 | grep -c refusing
+         chmod 755 {d}/a; process-read-pid web >/dev/null; print r3=$?",
+        d = d.display(),
+        s = sentinel.pid()
+    ));
+    assert_eq!(out.stdout, "r0=0\nc0=0\nr1=1\nr2=1\n1\nr3=0\n", "{out:?}");
+    assert!(out.stderr.contains("/a/pids: writable by other users") && out.stderr.contains("/a: writable by other users"), "{out:?}");
+    if !running_as_root() {
+        return;
+    }
+    let out = env.zsh(&format!(
+        "PROCESS_PID_DIR={d}/a/pids
+         process-read-pid web >/dev/null; print r0=$?
+         mv {d}/a/pids {d}/a/pids.old; mkdir -m 700 {d}/a/pids; print {s} > {d}/a/pids/daemon.pid; chown -R 65534 {d}/a/pids
+         process-stop daemon --force --timeout 0.2; print s=$?",
+        d = d.display(),
+        s = sentinel.pid()
+    ));
+    assert_eq!(out.stdout, "r0=0\ns=1\n", "{out:?}");
+    assert!(out.stderr.contains("process-stop: refusing") && out.stderr.contains("owned by uid 65534"), "{out:?}");
+    assert!(is_alive(sentinel.pid()), "another user's PID file was acted on");
+}

@@ -125,14 +125,10 @@ pub fn find_by_port(cx: &mut Context, args: &Args) -> Outcome {
     }
     // Last time's owners from the shared store, so a fresh `$(...)` shell does not scan
     // every process; the shell's own memory when the store is refused.
-    let path = cx.samples_dir();
-    let owners = with_state(|s| {
-        let opened = s.open_samples(&path);
-        match (opened, &mut s.samples) {
-            (Ok(()), Some(store)) => ports::owners(&listeners, store),
-            _ => ports::owners(&listeners, &mut s.owners_here),
-        }
-    })
+    let owners = match process_facts::samples::Store::open(&cx.samples_dir()) {
+        Ok(mut store) => ports::owners(&listeners, &mut store),
+        Err(_) => with_state(|s| ports::owners(&listeners, &mut s.owners_here)),
+    }
     .map_err(|e| failed(format!("cannot read /proc: {e}")))?;
     match owners.pid {
         Some(pid) => {

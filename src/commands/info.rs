@@ -6,7 +6,7 @@ use super::spec::{Opt, Spec, VAR};
 use super::{failed, with_state, Args, Context, Exit, Outcome};
 use crate::zsh::Value;
 use process_facts::cpu::{self, format_percent, Step};
-use process_facts::{proc, Identity, Pid};
+use process_facts::{proc, samples, Identity, Pid};
 
 pub const GET_CPU: Spec = Spec {
     purpose: "print a process's recent CPU use, in percent of one core (one decimal)",
@@ -48,14 +48,14 @@ pub const GET_INFO: Spec = Spec {
 /// shell keeps its own samples (and says why).
 pub fn cpu_percent(cx: &mut Context, pid: Pid) -> Option<f64> {
     let (id, now) = cpu::sample(pid)?;
-    let path = cx.samples_dir();
-    let (previous, refused) = with_state(|s| match s.open_samples(&path) {
-        Ok(()) => (s.samples.as_ref().and_then(|store| store.cpu(id)), None),
-        Err(e) => (s.cpu_here.get(&id).copied(), Some(e)),
-    });
-    if let Some(e) = refused {
-        cx.warn(&e.to_string());
-    }
+    let store = samples::Store::open(&cx.samples_dir());
+    let previous = match &store {
+        Ok(store) => store.cpu(id),
+        Err(e) => {
+            cx.warn(&e.to_string());
+            with_state(|s| s.cpu_here.get(&id).copied())
+        }
+    };
     let kept = match cpu::step(previous, now) {
         Step::Recent(p) => return Some(p),
         Step::Measured(sample) => sample,
@@ -68,17 +68,17 @@ pub fn cpu_percent(cx: &mut Context, pid: Pid) -> Option<f64> {
             cpu::measured(from, end)
         }
     };
-    with_state(|s| match (&s.samples, s.samples.as_ref().is_some_and(|st| st.still_at(&path))) {
-        (Some(store), true) => {
+    match &store {
+        Ok(store) => {
             let _ = store.put_cpu(id, kept);
         }
-        _ => {
+        Err(_) => with_state(|s| {
             if s.cpu_here.len() > 4096 {
                 s.cpu_here.clear();
             }
             s.cpu_here.insert(id, kept);
-        }
-    });
+        }),
+    }
     kept.percent
 }
 

@@ -170,8 +170,6 @@ pub fn run(sh: &mut Shell, index: usize, argv: Vec<Vec<u8>>) -> i32 {
 #[derive(Default)]
 pub struct State {
     pub liveness: process_facts::liveness::Liveness,
-    /// The shared sample store, opened once and checked again at each use.
-    pub samples: Option<process_facts::samples::Store>,
     pub cpu_here: std::collections::HashMap<process_facts::Identity, process_facts::samples::CpuSample>,
     pub owners_here: process_facts::ports::OwnerCache,
     /// Warnings about the settings said already: each is said once per shell, not at
@@ -179,16 +177,6 @@ pub struct State {
     pub settings_said: std::collections::HashSet<String>,
 }
 
-impl State {
-    /// Makes `samples` the store at `path` (reusing the open one while it is still there).
-    pub fn open_samples(&mut self, path: &std::path::Path) -> Result<(), process_facts::store::StoreError> {
-        if !self.samples.as_ref().is_some_and(|s| s.still_at(path)) {
-            self.samples = None;
-            self.samples = Some(process_facts::samples::Store::open(path)?);
-        }
-        Ok(())
-    }
-}
 
 thread_local! {
     static STATE: RefCell<State> = RefCell::new(State::default());

@@ -1,5 +1,6 @@
 //! Descriptors kept open in the user's shell from one builtin call to the next: the pidfds
-//! behind `process-exists`, the sample store's directory.
+//! behind `process-exists` (nothing else stays open between calls; directories are walked
+//! to afresh each time).
 //!
 //! Between two calls the shell's scripts run, and the low numbers are theirs: `7>file`
 //! takes any single digit and silently replaces whatever is open there, `{fd}>file` takes

@@ -27,7 +27,6 @@
 
 use crate::sys::fs::{self as sysfs, flags, LockKind, Stat};
 use crate::sys::{self, AsFd, BorrowedFd, OwnedFd};
-use crate::kept::KeptFd;
 use crate::wait::{Blocker, Flow};
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -209,16 +208,11 @@ fn check_file(path: &Path, fd: BorrowedFd, st: &Stat) -> Result<()> {
 
 // ---- directories ------------------------------------------------------------------------
 
-/// A directory that passed the rules, open for `*at` calls.
+/// A directory that passed the rules, open for `*at` calls (for one call: a directory is
+/// walked to afresh each time, so every check of the walk applies every time).
 pub struct Dir {
-    fd: DirFd,
+    fd: OwnedFd,
     path: PathBuf,
-}
-
-/// A directory's descriptor: open for one call, or kept across calls ([`Dir::keep`]).
-enum DirFd {
-    Open(OwnedFd),
-    Kept(KeptFd),
 }
 
 impl std::fmt::Debug for Dir {
@@ -247,21 +241,6 @@ impl Dir {
 
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// True while `path` still leads to this very directory and it still passes the rules:
-    /// a directory kept open across calls is then as good as walking to it again (only its
-    /// owner or root could have changed the way to it), at two system calls instead of a
-    /// walk.
-    pub fn still_at(&self, path: &Path) -> bool {
-        use std::os::unix::fs::MetadataExt;
-        if matches!(&self.fd, DirFd::Kept(fd) if !fd.is_ours()) {
-            return false;
-        }
-        let Ok(now) = sysfs::fstat(self.fd()) else { return false };
-        path == self.path
-            && distrust(self.fd(), &now, false).is_none()
-            && std::fs::metadata(path).is_ok_and(|m| m.is_dir() && m.dev() == now.dev && m.ino() == now.ino)
     }
 
     /// True when `other` is this very directory (by device and inode).
@@ -345,18 +324,7 @@ impl Dir {
 
     /// The directory's descriptor, for watching it (inotify) or binding a socket in it.
     pub fn fd(&self) -> sys::BorrowedFd<'_> {
-        match &self.fd {
-            DirFd::Open(fd) => fd.as_fd(),
-            DirFd::Kept(fd) => fd.as_fd(),
-        }
-    }
-
-    /// This directory with its descriptor made fit to keep across builtin calls, while the
-    /// user's scripts run in between (see [`crate::kept`]); use it only after
-    /// [`Dir::still_at`] says it is still there.
-    pub fn keep(self) -> Result<Dir> {
-        let kept = KeptFd::new(self.fd()).map_err(|e| StoreError::io("keep open", &self.path, e))?;
-        Ok(Dir { fd: DirFd::Kept(kept), path: self.path })
+        self.fd.as_fd()
     }
 
     /// Reads up to `limit` bytes of `fd` (one more tells the caller it was longer).
@@ -597,7 +565,7 @@ fn finish_dir(fd: OwnedFd, st: &Stat, path: PathBuf) -> Result<Dir> {
         return Err(StoreError::untrusted(&path, why));
     }
     let dir = sysfs::open_at(Some(fd.as_fd()), b".", flags::READ | flags::DIRECTORY, 0).map_err(|e| StoreError::io("open", &path, e))?;
-    Ok(Dir { fd: DirFd::Open(dir), path })
+    Ok(Dir { fd: dir, path })
 }
 
 /// Resolves `path` from `/`, one component at a time, checking each (see the module
