@@ -757,6 +757,20 @@ fn a_module_another_user_could_have_placed_is_not_loaded() {
     } else {
         eprintln!("no ACLs on this file system: skipping the ACL case");
     }
+    // That check leaves zsh/attr as the user had it: loaded with only zgetattr, loaded
+    // whole, or not loaded; and a function named zlistattr is not what runs.
+    let private = place("private");
+    chmod(&private.join("zsh_process"), 0o775);
+    for (before, after) in [("zmodload -F zsh/attr b:zgetattr", "1 0 1"), ("zmodload zsh/attr", "1 1 1"), (":", "0 0 0"), ("zlistattr() { exit 9 }", "0 0 0")] {
+        let script = format!(
+            "{before}; source {shim} || exit 99; print -r -- ${{+builtins[zgetattr]}} ${{+builtins[zlistattr]}} $(zmodload -e zsh/attr && print 1 || print 0)",
+            shim = prefix().join("bin/_process").display()
+        );
+        let mut c = env.command_with("zsh", &["-f", "-c", &script]);
+        c.env("PROCESS_MODULE_PATH", &private);
+        let out = Env::output_of(c);
+        assert_eq!(out.stdout, format!("{after}\n"), "{before}: {out:?}");
+    }
     let link = root.join("link");
     std::os::unix::fs::symlink(&mine, &link).unwrap();
     std::os::unix::fs::lchown(&link, Some(65534), None).unwrap();
