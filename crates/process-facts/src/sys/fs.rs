@@ -109,15 +109,24 @@ pub fn xattr(fd: BorrowedFd, name: &CStr) -> io::Result<Option<Vec<u8>>> {
     let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
     with_cstr(path.as_bytes(), |c| {
         let mut buf = vec![0u8; 4096];
-        // SAFETY: NUL-terminated names; the buffer is valid for its length.
-        match check(unsafe { libc::getxattr(c.as_ptr(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) } as libc::c_long) {
-            Ok(n) => {
-                buf.truncate(n as usize);
-                Ok(Some(buf))
+        // Twice at most: a value larger than the buffer (ERANGE) is asked its size first.
+        for _ in 0..2 {
+            // SAFETY: NUL-terminated names; the buffer is valid for its length.
+            match check(unsafe { libc::getxattr(c.as_ptr(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) } as libc::c_long) {
+                Ok(n) => {
+                    buf.truncate(n as usize);
+                    return Ok(Some(buf));
+                }
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENODATA | libc::EOPNOTSUPP)) => return Ok(None),
+                Err(e) if e.raw_os_error() == Some(libc::ERANGE) => {
+                    // SAFETY: a size query (no buffer).
+                    let size = check(unsafe { libc::getxattr(c.as_ptr(), name.as_ptr(), std::ptr::null_mut(), 0) } as libc::c_long)?;
+                    buf = vec![0u8; size as usize + 1024];
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ENODATA | libc::EOPNOTSUPP)) => Ok(None),
-            Err(e) => Err(e),
         }
+        Err(io::Error::from_raw_os_error(libc::ERANGE))
     })
 }
 
