@@ -316,15 +316,15 @@ fn a_group_writable_directory_is_fine_for_a_private_group_only() {
     let pid_dir = env.root.join("acl-pids");
     fs::create_dir_all(&pid_dir).unwrap();
     chmod(&pid_dir, 0o775);
-    let use_it = format!("PROCESS_PID_DIR={} process-write-pid a {pid}; print w=$?; PROCESS_PID_DIR={} process-read-pid a; print r=$?", pid_dir.display(), pid_dir.display(), pid = p.pid());
-    if !set_access_acl(&pid_dir, 65534, 5) {
+    let use_dir = |d: &Path| env.zsh(&format!("PROCESS_PID_DIR={d} process-write-pid a {pid}; print w=$?; PROCESS_PID_DIR={d} process-read-pid a; print r=$?", d = d.display(), pid = p.pid()));
+    if !set_access_acl(&pid_dir, &[(65534, 5)], 5) {
         eprintln!("no ACLs on this file system: skipping the ACL case");
         return;
     }
-    let out = env.zsh(&use_it);
+    let out = use_dir(&pid_dir);
     assert_eq!(out.stdout, format!("w=0\n{}\nr=0\n", p.pid()), "{out:?}");
-    assert!(set_access_acl(&pid_dir, 65534, 7));
-    let out = env.zsh(&use_it);
+    assert!(set_access_acl(&pid_dir, &[(65534, 7)], 7));
+    let out = use_dir(&pid_dir);
     assert_eq!(out.stdout, "w=1\nr=1\n", "{out:?}");
     let why = "writable by uid 65534 through its access control list";
     assert!(out.stderr.lines().count() == 2 && out.stderr.lines().all(|l| l.contains("refusing") && l.contains(why)), "{out:?}");
@@ -334,14 +334,9 @@ fn a_group_writable_directory_is_fine_for_a_private_group_only() {
     let pid_dir = Path::new("/dev/shm").join(format!("zsh-process-test-acl-{}", std::process::id()));
     fs::create_dir_all(&pid_dir).unwrap();
     chmod(&pid_dir, 0o775);
-    let use_it = format!("PROCESS_PID_DIR={} process-write-pid a {pid}; print w=$?; PROCESS_PID_DIR={} process-read-pid a; print r=$?", pid_dir.display(), pid_dir.display(), pid = p.pid());
-    let long = std::process::Command::new(python3())
-        .args(["-c", "import os,struct,sys; e=[(1,7,-1)]+[(2,5,1000+i) for i in range(600)]+[(4,5,-1),(0x10,7,-1),(0x20,5,-1)]; os.setxattr(sys.argv[1], 'system.posix_acl_access', struct.pack('<I',2)+b''.join(struct.pack('<HHi',*x) for x in e))"])
-        .arg(&pid_dir)
-        .status()
-        .unwrap();
-    if long.success() {
-        let out = env.zsh(&use_it);
+    let readers: Vec<(u32, u16)> = (1000..1600).map(|uid| (uid, 5)).collect();
+    if set_access_acl(&pid_dir, &readers, 7) {
+        let out = use_dir(&pid_dir);
         fs::remove_dir_all(&pid_dir).unwrap();
         assert_eq!(out.stdout, format!("w=0\n{}\nr=0\n", p.pid()), "{out:?}");
     } else {
@@ -350,12 +345,16 @@ fn a_group_writable_directory_is_fine_for_a_private_group_only() {
     }
 }
 
-/// Gives `path` an access control list (rwx for its owner, r-x for its group and others)
-/// with `perm` for the named user `uid`, and the mask (the mode's group bits) that
-/// `setfacl -m u:UID:PERM` computes. False when its file system keeps no ACLs.
-fn set_access_acl(path: &Path, uid: u32, perm: u16) -> bool {
+/// Gives `path` an access control list: rwx for its owner, r-x for its group and others,
+/// each `(uid, perm)` of `named` for that user, and `mask` (the mode's group bits; what
+/// `setfacl -m` computes is the union of the group and named entries). False when its
+/// file system keeps no such list.
+fn set_access_acl(path: &Path, named: &[(u32, u16)], mask: u16) -> bool {
     const ANY: u32 = u32::MAX;
-    let entries: [(u16, u16, u32); 5] = [(0x01, 7, ANY), (0x02, perm, uid), (0x04, 5, ANY), (0x10, perm | 5, ANY), (0x20, 5, ANY)];
+    let entries: Vec<(u16, u16, u32)> = std::iter::once((0x01, 7, ANY))
+        .chain(named.iter().map(|&(uid, perm)| (0x02, perm, uid)))
+        .chain([(0x04, 5, ANY), (0x10, mask, ANY), (0x20, 5, ANY)])
+        .collect();
     let blob: String = 2u32
         .to_le_bytes()
         .into_iter()
@@ -766,12 +765,12 @@ fn a_module_another_user_could_have_placed_is_not_loaded() {
     let acl = place("acl");
     let dir = acl.join("zsh_process");
     chmod(&dir, 0o775);
-    if set_access_acl(&dir, 65534, 7) {
+    if set_access_acl(&dir, &[(65534, 7)], 7) {
         let out = try_load(&acl);
         assert_eq!((out.status, out.stdout.as_str()), (99, ""), "not loaded, so the source fails: {out:?}");
         assert!(out.stderr.contains("is group-writable with an access control list"), "{out:?}");
         // One that lets another user read only (the mask shows no group write) is fine.
-        assert!(set_access_acl(&dir, 65534, 5));
+        assert!(set_access_acl(&dir, &[(65534, 5)], 5));
         let out = try_load(&acl);
         assert_eq!(out.stdout, "loaded\nst=1\n", "{out:?}");
     } else {

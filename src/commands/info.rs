@@ -48,7 +48,8 @@ pub const GET_INFO: Spec = Spec {
 /// shell keeps its own samples (and says why).
 pub fn cpu_percent(cx: &mut Context, pid: Pid) -> Option<f64> {
     let (id, now) = cpu::sample(pid)?;
-    let store = samples::Store::open(&cx.samples_dir());
+    let path = cx.samples_dir();
+    let store = samples::Store::open(&path);
     let previous = match &store {
         Ok(store) => store.cpu(id),
         Err(e) => {
@@ -56,16 +57,19 @@ pub fn cpu_percent(cx: &mut Context, pid: Pid) -> Option<f64> {
             with_state(|s| s.cpu_here.get(&id).copied())
         }
     };
-    let kept = match cpu::step(previous, now) {
+    let (kept, store) = match cpu::step(previous, now) {
         Step::Recent(p) => return Some(p),
-        Step::Measured(sample) => sample,
+        Step::Measured(sample) => (sample, store),
         Step::First { wait, from } => {
+            // Nothing of ours stays open across the wait, where traps run (one may put a
+            // file of its own at the store's descriptor number): the store is opened again.
+            drop(store);
             process_facts::wait::sleep(cx, wait).ok()?;
             let (again, end) = cpu::sample(pid)?;
             if again != id {
                 return None;
             }
-            cpu::measured(from, end)
+            (cpu::measured(from, end), samples::Store::open(&path))
         }
     };
     match &store {

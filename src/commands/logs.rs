@@ -67,7 +67,8 @@ pub fn logs(cx: &mut Context, args: &Args) -> Outcome {
     let (path, entry) = log_dir(cx, &name)?;
     let no_log = || failed(format!("no log for {name} in {}", path.display()));
     let dir = Dir::open(&path)?.ok_or_else(no_log)?;
-    if log::files(&dir, &name)?.is_empty() && !follow {
+    let has_log = !log::files(&dir, &name)?.is_empty();
+    if !has_log && !follow {
         return Err(no_log());
     }
     // Taken before the tail is read, so that nothing written in between is missed.
@@ -86,9 +87,7 @@ pub fn logs(cx: &mut Context, args: &Args) -> Outcome {
             let main = e.supervisor.filter(Identity::is_alive).unwrap_or(e.identity());
             Some((PidFd::open(main).ok(), e.logger))
         }
-        (true, None) if log::files(&dir, &name)?.is_empty() => {
-            return Err(failed(format!("{name} was not started by this library: nothing to wait for")))
-        }
+        (true, None) if !has_log => return Err(failed(format!("{name} was not started by this library: nothing to wait for"))),
         (true, None) => return Ok(Exit::Success),
     };
     let mut follower = Follower::new(Dir::open(&path)?.ok_or_else(no_log)?, &name, offset)?;
